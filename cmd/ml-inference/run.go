@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ml-platform/platform/internal/config"
+	"github.com/ml-platform/platform/internal/registry"
+	"github.com/ml-platform/platform/internal/router"
+	"github.com/ml-platform/platform/internal/server"
+	"github.com/ml-platform/platform/internal/telemetry"
+)
+
+// Set at build time with -ldflags "-X main.version=... -X main.revision=...".
+var (
+	version  = "dev"
+	revision = "unknown"
+)
+
+type options struct {
+	addr            string
+	modelsDir       string
+	traffic         string
+	stickyHeader    string
+	limits          server.Limits
+	drainDelay      time.Duration
+	shutdownTimeout time.Duration
+	readHeader      time.Duration
+	readTimeout     time.Duration
+	writeTimeout    time.Duration
+	idleTimeout     time.Duration
+	watchInterval   time.Duration
+	logLevel        string
+	logText         bool
+	showVersion     bool
+}
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o := &options{limits: server.DefaultLimits}
+	fs := config.NewFlagSet("ml-inference", stderr)
+	fs.StringVar(&o.addr, "addr", ":8000", "listen address")
+	fs.StringVar(&o.modelsDir, "models-dir", "models", "directory with one subdirectory per model version")
+	fs.StringVar(&o.traffic, "traffic", "", "weighted split of unpinned traffic, e.g. v1=90,v2=10 (empty: latest version takes all)")
+	fs.StringVar(&o.stickyHeader, "sticky-header", "X-User-ID", "request header that keeps a client on one version of the split (empty: none)")
+	fs.IntVar(&o.limits.MaxTextLength, "max-text-length", o.limits.MaxTextLength, "maximum characters per text")
+	fs.IntVar(&o.limits.MaxBatch, "max-batch", o.limits.MaxBatch, "maximum texts per batch request")
+	fs.Int64Var(&o.limits.MaxBodyBytes, "max-body-bytes", o.limits.MaxBodyBytes, "maximum request body size in bytes")
+	fs.IntVar(&o.limits.MaxInFlight, "max-inflight", o.limits.MaxInFlight, "concurrent inference requests before shedding load with 503")
+	fs.DurationVar(&o.drainDelay, "drain-delay", 5*time.Second, "after SIGTERM, keep serving this long with /ready at 503 so load balancers stop sending traffic")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "after the drain delay, wait this long for in-flight requests")
+	fs.DurationVar(&o.readHeader, "read-header-timeout", 5*time.Second, "time allowed to read request headers")
+	fs.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "time allowed to read a whole request")
+	fs.DurationVar(&o.writeTimeout, "write-timeout", 15*time.Second, "time allowed to write a response")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "keep-alive idle timeout")
+	fs.DurationVar(&o.watchInterval, "watch-interval", 0, "poll the models directory for changes this often (0: reload on SIGHUP only)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.logText, "log-text", false, "include request texts in debug logs (they may be personal data)")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	if err := config.Parse(fs, "ML_INFERENCE", args, getenv); err != nil {
+		return nil, err
+	}
+	l := o.limits
+	switch {
+	case l.MaxTextLength < 1:
+		return nil, errors.New("-max-text-length must be at least 1")
+	case l.MaxBatch < 1:
+		return nil, errors.New("-max-batch must be at least 1")
+	case l.MaxBodyBytes < 1024:
+		return nil, errors.New("-max-body-bytes must be at least 1024")
+	case l.MaxInFlight < 1:
+		return nil, errors.New("-max-inflight must be at least 1")
+	case o.drainDelay < 0 || o.shutdownTimeout <= 0:
+		return nil, errors.New("-drain-delay must be >= 0 and -shutdown-timeout > 0")
+	}
+	return o, nil
+}
+
+// run starts the server and blocks until ctx is cancelled (SIGTERM), then
+// drains: /ready turns 503 at once, serving goes on for the drain delay, and
+// in-flight requests finish before it returns.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if o.showVersion {
+		fmt.Fprintf(stdout, "ml-inference %s (%s)\n", version, revision)
+		return nil
+	}
+	level, err := telemetry.ParseLevel(o.logLevel)
+	if err != nil {
+		return err
+	}
+	weights, err := router.ParseWeights(o.traffic)
+	if err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(stdout, level)
+	started := time.Now()
+
+	tracing, err := telemetry.NewTracing(ctx, getenv, version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(flushCtx); err != nil {
+			log.Error("flush traces", "err", err)
+		}
+	}()
+
+	metrics := telemetry.NewMetrics(telemetry.BuildInfo{Version: version, Revision: revision})
+	models, err := registry.NewLive(ctx, registry.Directory{Root: o.modelsDir}, log)
+	if err != nil {
+		return err
+	}
+	rt := router.New(weights)
+	for _, w := range weights {
+		if _, ok := models.Current().Get(w.Version); !ok {
+			log.Warn("traffic names a version that is not loaded; its share goes to the others", "version", w.Version)
+		}
+	}
+	metrics.SetServing(models.Current().Len(), rt.Split(models.Current()))
+	models.OnReload = func(err error) {
+		result := "success"
+		if err != nil {
+			result = "failure"
+		}
+		metrics.Reloads.WithLabelValues(result).Inc()
+		metrics.SetServing(models.Current().Len(), rt.Split(models.Current()))
+	}
+
+	health := &server.Health{}
+	handler := server.New(server.Config{
+		Service:      "ml-inference",
+		Version:      version,
+		Limits:       o.limits,
+		StickyHeader: o.stickyHeader,
+		LogText:      o.logText,
+	}, server.Deps{
+		Models:  models,
+		Router:  rt,
+		Metrics: metrics,
+		Logger:  log,
+		Tracer:  tracing.Provider,
+		Health:  health,
+	})
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: o.readHeader,
+		ReadTimeout:       o.readTimeout,
+		WriteTimeout:      o.writeTimeout,
+		IdleTimeout:       o.idleTimeout,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+
+	serveErr := make(chan error, 1)
+	wg.Go(func() { serveErr <- srv.Serve(ln) })
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wg.Go(func() {
+		for {
+			select {
+			case <-bgCtx.Done():
+				return
+			case <-hup:
+				if _, err := models.Reload(bgCtx); err != nil {
+					log.Error("model reload on SIGHUP failed; still serving the previous versions", "err", err)
+				}
+			}
+		}
+	})
+	if o.watchInterval > 0 {
+		wg.Go(func() { models.Watch(bgCtx, o.watchInterval) })
+	}
+
+	log.Info("listening", "addr", ln.Addr().String(), "version", version, "models", models.Current().Versions(),
+		"traffic", o.traffic, "tracing_export", tracing.Exporting,
+		"startup_ms", float64(time.Since(started).Microseconds())/1000)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	health.StartDraining()
+	log.Info("draining", "drain_delay", o.drainDelay.String())
+	time.Sleep(o.drainDelay)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
+	defer cancel()
+	stopBackground()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	<-serveErr
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,20 @@
+// Command platformctl is the operator's CLI: one binary for the platform's
+// jobs. Subcommands today: model evaluate.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "platformctl: %v\n", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/ml-platform/platform/internal/config"
+	"github.com/ml-platform/platform/internal/evaluate"
+	"github.com/ml-platform/platform/internal/model"
+	"github.com/ml-platform/platform/internal/registry"
+)
+
+const usage = `platformctl: the ML platform's operator CLI
+
+Usage:
+  platformctl model evaluate [flags]   score every model version on the labelled set;
+                                       --write records the figures in each model.json,
+                                       --check fails when the recorded figures are stale
+
+Run "platformctl model evaluate -h" for its flags.
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) >= 2 && args[0] == "model" && args[1] == "evaluate" {
+		err := modelEvaluate(ctx, args[2:], getenv, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", joinArgs(args))
+}
+
+func joinArgs(args []string) string {
+	if len(args) > 2 {
+		args = args[:2]
+	}
+	s := ""
+	for i, a := range args {
+		if i > 0 {
+			s += " "
+		}
+		s += a
+	}
+	return s
+}
+
+func modelEvaluate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := config.NewFlagSet("platformctl model evaluate", stderr)
+	modelsDir := fs.String("models-dir", "models", "directory with one subdirectory per model version")
+	dataset := fs.String("dataset", filepath.Join("data", "sentiment", "eval.csv"), "labelled CSV (text,label[,category])")
+	write := fs.Bool("write", false, "record accuracy and macro-F1 in each version's model.json")
+	check := fs.Bool("check", false, "fail if a version's recorded figures differ from the measured ones")
+	showErrors := fs.Int("show-errors", 0, "print up to this many misclassified examples per version")
+	if err := config.Parse(fs, "PLATFORMCTL", args, getenv); err != nil {
+		return err
+	}
+	ds, err := evaluate.LoadCSV(*dataset)
+	if err != nil {
+		return err
+	}
+	versions, err := registry.Directory{Root: *modelsDir}.Load(ctx)
+	if err != nil {
+		return err
+	}
+	if len(versions) == 0 {
+		return fmt.Errorf("no model versions in %s", *modelsDir)
+	}
+	fmt.Fprintf(stdout, "dataset %s: %d examples, sha256 %s\n", ds.Path, len(ds.Examples), ds.SHA256[:12])
+	var stale []error
+	for _, v := range versions {
+		res := evaluate.Run(v.Model, ds)
+		evaluate.Report(stdout, v.Meta.Version, res)
+		for i, miss := range res.Errors {
+			if i >= *showErrors {
+				break
+			}
+			fmt.Fprintf(stdout, "    line %d [%s] gold %s, got %s %.2f: %s\n", miss.Line, miss.Category, miss.Label, miss.Predicted.Sentiment, miss.Predicted.Confidence, miss.Text)
+		}
+		measured := model.Metrics{
+			Accuracy:      round4(res.Accuracy),
+			F1Score:       round4(res.MacroF1),
+			Dataset:       filepath.ToSlash(ds.Path),
+			DatasetSHA256: ds.SHA256,
+			Samples:       res.Samples,
+		}
+		path := filepath.Join(v.Dir, model.MetadataFile)
+		if *check {
+			if err := compareMetrics(path, v.Meta.Metrics, measured); err != nil {
+				stale = append(stale, err)
+			}
+		}
+		if *write {
+			measured.EvaluatedAt = time.Now().UTC().Truncate(time.Second)
+			meta := v.Meta
+			meta.Metrics = &measured
+			if err := model.WriteMetadata(path, meta); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "  wrote metrics to %s\n", path)
+		}
+	}
+	if err := errors.Join(stale...); err != nil {
+		return fmt.Errorf("%w\nrun `make evaluate` to measure and record them", err)
+	}
+	return nil
+}
+
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+
+// compareMetrics reports recorded figures that were not measured on this
+// dataset or differ from the measurement.
+func compareMetrics(path string, recorded *model.Metrics, measured model.Metrics) error {
+	switch {
+	case recorded == nil:
+		return fmt.Errorf("%s: field \"metrics\" is missing", path)
+	case recorded.DatasetSHA256 != measured.DatasetSHA256:
+		return fmt.Errorf("%s: metrics were measured on a different dataset (sha256 %.12s, now %.12s)", path, recorded.DatasetSHA256, measured.DatasetSHA256)
+	case recorded.Accuracy != measured.Accuracy || recorded.F1Score != measured.F1Score || recorded.Samples != measured.Samples:
+		return fmt.Errorf("%s: metrics are stale: recorded accuracy %.4f f1 %.4f on %d samples, measured %.4f %.4f on %d",
+			path, recorded.Accuracy, recorded.F1Score, recorded.Samples, measured.Accuracy, measured.F1Score, measured.Samples)
+	}
+	return nil
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# What `make test` and CI run. It installs nothing by hand: Go modules come
+# from the module proxy; python3 (for the differential test against the seed's
+# classifier) is part of the supported machine image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "==> lint"
+hack/lint.sh
+
+if ! command -v python3 >/dev/null; then
+  echo "python3 is required (the v1 model is checked answer for answer against the seed's Python)." >&2
+  echo "Install it with your package manager, e.g. apt-get install -y python3." >&2
+  exit 1
+fi
+
+echo "==> go test (race detector on)"
+go test -race -count=1 ./...
+
+echo "==> recorded model metrics are fresh"
+go run ./cmd/platformctl model evaluate --check >/dev/null
+echo "model metrics: ok"

@@ -1,0 +1,229 @@
+package server
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ml-platform/platform/internal/registry"
+	"github.com/ml-platform/platform/internal/router"
+	"github.com/ml-platform/platform/internal/telemetry"
+)
+
+// requestInfo is filled in by handlers for the observing middleware.
+type requestInfo struct {
+	version string // model version that served the request
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	if ri, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+// statusRecorder remembers the status code and body size written.
+type statusRecorder struct {
+	http.ResponseWriter
+	status  int
+	bytes   int
+	written bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.written {
+		r.status, r.written = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if !r.written {
+		r.status, r.written = http.StatusOK, true
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// observe is the outermost middleware: server span (W3C trace context in and
+// out), request id, in-flight gauge, panic recovery, request metrics and the
+// access log line. It runs around the mux and reads the matched route
+// pattern from the request afterwards, so metric labels stay bounded.
+func (s *server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		s.metrics.Active.Inc()
+		defer s.metrics.Active.Dec()
+
+		ctx := s.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		s.propagator.Inject(ctx, propagation.HeaderCarrier(w.Header()))
+
+		reqID := r.Header.Get("X-Request-ID")
+		if !validRequestID(reqID) {
+			reqID = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", reqID)
+		info := &requestInfo{}
+		ctx = context.WithValue(telemetry.WithRequestID(ctx, reqID), infoKey{}, info)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		r = r.WithContext(ctx)
+
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.LogAttrs(ctx, slog.LevelError, "panic serving request", slog.Any("panic", p),
+					slog.String("stack", string(debug.Stack())))
+				span.SetStatus(codes.Error, fmt.Sprint(p))
+				if !rec.written {
+					writeError(rec, formatAPI, nil)
+				}
+			}
+			s.finish(ctx, r, rec, info, span, start)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// finish records metrics, span attributes and the access log.
+func (s *server) finish(ctx context.Context, r *http.Request, rec *statusRecorder, info *requestInfo, span trace.Span, start time.Time) {
+	elapsed := time.Since(start)
+	endpoint := endpointLabel(r.Pattern)
+	version := info.version
+	if version == "" {
+		version = "none"
+	}
+	status := itoa(rec.status)
+	s.metrics.Requests.WithLabelValues(endpoint, status, version).Inc()
+	obs := s.metrics.Duration.WithLabelValues(endpoint, version)
+	sc := span.SpanContext()
+	if sc.IsSampled() {
+		// Exemplars link a latency bucket to the trace that landed in it.
+		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(elapsed.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
+	} else {
+		obs.Observe(elapsed.Seconds())
+	}
+	if span.IsRecording() {
+		span.SetName(r.Method + " " + endpoint)
+		span.SetAttributes(
+			attribute.String("http.request.method", r.Method),
+			attribute.String("http.route", endpoint),
+			attribute.String("url.path", r.URL.Path),
+			attribute.Int("http.response.status_code", rec.status),
+			attribute.String("model.version", version),
+		)
+		if rec.status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(rec.status))
+		}
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("endpoint", endpoint),
+		slog.Int("status", rec.status),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.Int("bytes", rec.bytes),
+		slog.String("model_version", version),
+	)
+}
+
+// endpointLabel turns a mux pattern ("POST /predict") into the route label
+// ("/predict"); requests that matched nothing share one label.
+func endpointLabel(pattern string) string {
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		pattern = path
+	}
+	switch pattern {
+	case "", "/":
+		return "unmatched"
+	case "/{$}":
+		return "/"
+	}
+	return pattern
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	for i := 0; i < 16; i += 8 {
+		x := rand.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(x >> (8 * j))
+		}
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// shed refuses inference work beyond the in-flight limit with 503 and
+// Retry-After, so latency stays bounded under overload instead of collapsing.
+func (s *server) shed(format errorFormat, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := s.inFlight.Add(1)
+		defer s.inFlight.Add(-1)
+		if n > int64(s.cfg.Limits.MaxInFlight) {
+			s.metrics.Shed.Inc()
+			e := errorf(http.StatusServiceUnavailable, "overloaded", "server is at its limit of %d concurrent requests; retry shortly", s.cfg.Limits.MaxInFlight)
+			e.RetryAfter = 1
+			writeError(w, format, e)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pick chooses the model version for a request: the URL's version, else the
+// X-Model-Version header, else the weighted split keyed by the sticky header.
+// It records the choice and sets the X-Model-Version response header.
+func (s *server) pick(w http.ResponseWriter, r *http.Request, urlVersion string) (*registry.Set, *registry.Loaded, *apiError) {
+	set := s.models.Current()
+	pinned := urlVersion
+	if pinned == "" {
+		pinned = r.Header.Get("X-Model-Version")
+	}
+	var key string
+	if s.cfg.StickyHeader != "" {
+		key = r.Header.Get(s.cfg.StickyHeader)
+	}
+	v, err := s.router.Pick(set, pinned, key)
+	if err != nil {
+		if uv, ok := err.(*router.UnknownVersionError); ok && uv.Version != "" {
+			return set, nil, errorf(http.StatusNotFound, "unknown_model_version", "%s", uv.Error())
+		}
+		return set, nil, errorf(http.StatusServiceUnavailable, "no_model", "no model version is loaded")
+	}
+	infoFrom(r.Context()).version = v.Meta.Version
+	w.Header().Set("X-Model-Version", v.Meta.Version)
+	return set, v, nil
+}
