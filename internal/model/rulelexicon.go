@@ -28,7 +28,8 @@ type ruleLexiconParams struct {
 	// Lexicon is a TSV file (token, valence in [-4, 4]) relative to the artifact.
 	Lexicon string `json:"lexicon"`
 	// Phrases are multi-word expressions whose meaning is not the sum of their
-	// words ("waste of money", "hit the spot"), with a valence.
+	// words ("waste of money", "hit the spot"), with a valence. A phrase with
+	// valence 0 marks words that carry no sentiment in it ("works at").
 	Phrases map[string]float64 `json:"phrases"`
 	// Negators flip and damp the valence of the words that follow them.
 	Negators []string `json:"negators"`
@@ -350,6 +351,8 @@ func (m *RuleLexicon) scoreSentence(toks []string) float64 {
 		}
 		v, width := m.valenceAt(toks, i)
 		if v == 0 {
+			// A zero-valence phrase ("works at") neutralises its words.
+			i += max(width, 1) - 1
 			continue
 		}
 		// Boosters directly before the word (up to two: "really very good").

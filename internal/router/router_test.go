@@ -1,0 +1,82 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ml-platform/platform/internal/registry"
+)
+
+func loadSet(t *testing.T) *registry.Set {
+	t.Helper()
+	live, err := registry.NewLive(context.Background(), registry.Directory{Root: filepath.Join("..", "..", "models")}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return live.Current()
+}
+
+func TestParseWeights(t *testing.T) {
+	good := map[string]string{"v1=90,v2=10": "[{v1 90} {v2 10}]", " v1 = 1 , v2=3 ": "[{v1 1} {v2 3}]", "": "[]"}
+	for in, want := range good {
+		w, err := ParseWeights(in)
+		if err != nil || fmt.Sprint(w) != want {
+			t.Errorf("ParseWeights(%q) = %v, %v; want %s", in, w, err, want)
+		}
+	}
+	for _, in := range []string{"v1", "v1=x", "v1=-1", "v1=0", "v1=1,v1=2", "bad name=1", "v1=10,=5"} {
+		if _, err := ParseWeights(in); err == nil {
+			t.Errorf("ParseWeights(%q) accepted", in)
+		}
+	}
+}
+
+func TestPick(t *testing.T) {
+	set := loadSet(t)
+	r := New([]Weight{{"v1", 50}, {"v2", 50}, {"v3", 100}}) // v3 is not loaded
+	if got := r.Split(set); got["v1"] != 50 || got["v2"] != 50 {
+		t.Errorf("split ignores unloaded versions: %v", got)
+	}
+	if _, err := r.Pick(set, "v3", ""); err == nil || !strings.Contains(err.Error(), "v1, v2") {
+		t.Errorf("pin of unloaded version: %v", err)
+	}
+	// Stickiness: one key, one version; keys spread across both.
+	seen := map[string]bool{}
+	for i := range 200 {
+		key := fmt.Sprintf("user-%d", i)
+		first, _ := r.Pick(set, "", key)
+		for range 5 {
+			if again, _ := r.Pick(set, "", key); again.Meta.Version != first.Meta.Version {
+				t.Fatalf("key %s moved", key)
+			}
+		}
+		seen[first.Meta.Version] = true
+	}
+	if !seen["v1"] || !seen["v2"] {
+		t.Errorf("keys did not spread: %v", seen)
+	}
+	// No weights: the latest version takes everything.
+	if v, _ := New(nil).Pick(set, "", "k"); v.Meta.Version != "v2" {
+		t.Errorf("default version %s, want v2", v.Meta.Version)
+	}
+}
+
+// TestRampKeepsUsers: raising the canary's weight moves users only towards
+// the canary, never away from it.
+func TestRampKeepsUsers(t *testing.T) {
+	set := loadSet(t)
+	before, after := New([]Weight{{"v1", 90}, {"v2", 10}}), New([]Weight{{"v1", 80}, {"v2", 20}})
+	for i := range 2000 {
+		key := fmt.Sprintf("u%d", i)
+		a, _ := before.Pick(set, "", key)
+		b, _ := after.Pick(set, "", key)
+		if a.Meta.Version == "v2" && b.Meta.Version != "v2" {
+			t.Fatalf("user %s left the canary when its weight grew", key)
+		}
+	}
+}
