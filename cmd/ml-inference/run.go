@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync"
@@ -30,6 +31,7 @@ var (
 
 type options struct {
 	addr            string
+	debugAddr       string
 	modelsDir       string
 	traffic         string
 	stickyHeader    string
@@ -42,6 +44,7 @@ type options struct {
 	idleTimeout     time.Duration
 	watchInterval   time.Duration
 	logLevel        string
+	logFlush        time.Duration
 	logText         bool
 	showVersion     bool
 }
@@ -50,6 +53,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	o := &options{limits: server.DefaultLimits}
 	fs := config.NewFlagSet("ml-inference", stderr)
 	fs.StringVar(&o.addr, "addr", ":8000", "listen address")
+	fs.StringVar(&o.debugAddr, "debug-addr", "", "serve Go pprof profiles on this address, e.g. 127.0.0.1:6060 (empty: off; never expose it publicly)")
 	fs.StringVar(&o.modelsDir, "models-dir", "models", "directory with one subdirectory per model version")
 	fs.StringVar(&o.traffic, "traffic", "", "weighted split of unpinned traffic, e.g. v1=90,v2=10 (empty: latest version takes all)")
 	fs.StringVar(&o.stickyHeader, "sticky-header", "X-User-ID", "request header that keeps a client on one version of the split (empty: none)")
@@ -65,6 +69,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "keep-alive idle timeout")
 	fs.DurationVar(&o.watchInterval, "watch-interval", 0, "poll the models directory for changes this often (0: reload on SIGHUP only)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&o.logFlush, "log-flush-interval", 100*time.Millisecond, "buffer log lines and write them out this often (0: write each line at once)")
 	fs.BoolVar(&o.logText, "log-text", false, "include request texts in debug logs (they may be personal data)")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	if err := config.Parse(fs, "ML_INFERENCE", args, getenv); err != nil {
@@ -109,7 +114,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := telemetry.NewLogger(stdout, level)
+	logOut := telemetry.NewLogWriter(stdout, o.logFlush)
+	defer logOut.Close()
+	log := telemetry.NewLogger(logOut, level)
 	started := time.Now()
 
 	tracing, err := telemetry.NewTracing(ctx, getenv, version)
@@ -202,6 +209,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		wg.Go(func() { models.Watch(bgCtx, o.watchInterval) })
 	}
 
+	if o.debugAddr != "" {
+		dbg, err := net.Listen("tcp", o.debugAddr)
+		if err != nil {
+			return fmt.Errorf("listen on -debug-addr %s: %w", o.debugAddr, err)
+		}
+		debugSrv := &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() { debugSrv.Serve(dbg) })
+		defer debugSrv.Close()
+		log.Info("debug endpoints listening", "addr", dbg.Addr().String())
+	}
+
 	log.Info("listening", "addr", ln.Addr().String(), "version", version, "models", models.Current().Versions(),
 		"traffic", o.traffic, "tracing_export", tracing.Exporting,
 		"startup_ms", float64(time.Since(started).Microseconds())/1000)
@@ -224,4 +242,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	<-serveErr
 	log.Info("stopped")
 	return nil
+}
+
+// debugHandler serves net/http/pprof on its own mux, never on the API port.
+func debugHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

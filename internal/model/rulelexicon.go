@@ -180,23 +180,24 @@ func isSentenceEnd(t string) bool {
 }
 
 // Tokenize splits text into lower-case words, emoji, emoticons and clause
-// punctuation.
+// punctuation. Words are substrings of the lower-cased text, so tokenizing
+// allocates little beyond the slice.
 func (m *RuleLexicon) Tokenize(text string) []string {
-	tokens := make([]string, 0, len(text)/5+1)
-	for chunk := range strings.FieldsSeq(text) {
-		lc := strings.ToLower(chunk)
-		if _, ok := m.emoticons[lc]; ok {
-			tokens = append(tokens, lc)
+	lower := strings.ToLower(text)
+	tokens := make([]string, 0, len(lower)/5+1)
+	for chunk := range strings.FieldsSeq(lower) {
+		if _, ok := m.emoticons[chunk]; ok {
+			tokens = append(tokens, chunk)
 			continue
 		}
-		if trimmed := strings.TrimRight(lc, ".,!?"); trimmed != lc {
+		if trimmed := strings.TrimRight(chunk, ".,!?"); trimmed != chunk {
 			if _, ok := m.emoticons[trimmed]; ok {
 				tokens = append(tokens, trimmed)
-				tokens = appendPunct(tokens, lc[len(trimmed):])
+				tokens = appendPunct(tokens, chunk[len(trimmed):])
 				continue
 			}
 		}
-		tokens = appendChunk(tokens, lc)
+		tokens = appendChunk(tokens, chunk)
 	}
 	return tokens
 }
@@ -224,40 +225,56 @@ func punctToken(r rune) string {
 	return ""
 }
 
-// appendChunk tokenizes one whitespace-free, lower-cased chunk.
+// appendChunk tokenizes one whitespace-free, lower-cased chunk. A word is a
+// run of letters and digits with inner apostrophes; curly apostrophes are
+// straightened (the only case that builds a new string).
 func appendChunk(tokens []string, s string) []string {
-	var word strings.Builder
-	flush := func() {
-		if word.Len() > 0 {
-			w := strings.Trim(word.String(), "'")
-			if w != "" {
-				tokens = append(tokens, w)
-			}
-			word.Reset()
+	start := -1    // byte offset of the current word, -1 when none
+	curly := false // the current word has a non-ASCII apostrophe
+	flush := func(end int) {
+		if start < 0 {
+			return
 		}
+		w := s[start:end]
+		if curly {
+			w = strings.NewReplacer("’", "'", "ʼ", "'").Replace(w)
+		}
+		if w = strings.Trim(w, "'"); w != "" {
+			tokens = append(tokens, w)
+		}
+		start, curly = -1, false
 	}
-	for _, r := range s {
+	for i, r := range s {
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			word.WriteRune(r)
+			if start < 0 {
+				start = i
+			}
 		case r == '\'' || r == '’' || r == 'ʼ':
-			if word.Len() > 0 {
-				word.WriteByte('\'')
+			if start >= 0 && r != '\'' {
+				curly = true
+			}
+			// An apostrophe outside a word is dropped by the Trim in flush.
+			if start < 0 {
+				start = i
 			}
 		case r == '\uFE0F' || r == '\u200D' || unicode.Is(unicode.Sk, r) || unicode.Is(unicode.Mn, r):
 			// Variation selectors, joiners, skin tones and combining marks
 			// decorate the previous character; they carry no sentiment.
+			if start >= 0 {
+				flush(i)
+			}
 		case isEmojiRune(r):
-			flush()
+			flush(i)
 			tokens = append(tokens, string(r))
 		default:
-			flush()
+			flush(i)
 			if t := punctToken(r); t != "" {
 				tokens = append(tokens, t)
 			}
 		}
 	}
-	flush()
+	flush(len(s))
 	return tokens
 }
 

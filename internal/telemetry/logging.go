@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-
-	"go.opentelemetry.io/otel/trace"
 )
 
 type requestIDKey struct{}
@@ -36,25 +34,5 @@ func ParseLevel(s string) (slog.Level, error) {
 // trace_id, span_id and request_id whenever the context carries them, so
 // Loki lines join Tempo traces.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(contextHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
-}
-
-type contextHandler struct{ slog.Handler }
-
-func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
-	}
-	if id := RequestID(ctx); id != "" {
-		r.AddAttrs(slog.String("request_id", id))
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return contextHandler{h.Handler.WithAttrs(attrs)}
-}
-
-func (h contextHandler) WithGroup(name string) slog.Handler {
-	return contextHandler{h.Handler.WithGroup(name)}
+	return slog.New(newLineHandler(w, level))
 }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make bench`: Go micro-benchmarks (model Predict, full handler vs a bare
+# handler) and an HTTP load run (ml-inference vs a bare net/http baseline in
+# the same run). Figures and their reading are in docs/performance.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null; then
+  echo "==> installing wrk (Debian package) for the HTTP load run"
+  if [[ $(id -u) -eq 0 ]]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
+fi
+
+echo "==> Go benchmarks"
+go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" ./internal/model/ ./internal/server/
+
+echo "==> HTTP load: ml-inference vs bare net/http baseline"
+make --no-print-directory build >/dev/null
+go build -o bin/loadbench ./test/loadbench
+bin/loadbench ${LOADBENCH_ARGS:-}

@@ -1,0 +1,397 @@
+// Command loadbench measures ml-inference over real HTTP next to a baseline
+// in the same run, so the ratio means something on a noisy machine:
+//
+//   - the baseline is a bare net/http server doing the same JSON decode and
+//     encode (server.BareHandler), run as its own process;
+//   - ml-inference runs as shipped: metrics, access logs to a file, 10% trace
+//     sampling exported over OTLP/HTTP to a local sink;
+//   - wrk drives both at the same connection count, rounds alternating.
+//
+// It also measures start-to-ready and peak RSS under load. `make bench` runs it.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ml-platform/platform/internal/server"
+)
+
+func main() {
+	if len(os.Args) > 2 && os.Args[1] == "baseline" {
+		// Child mode: serve the baseline handler on the given address.
+		srv := &http.Server{Addr: os.Args[2], Handler: baselineMux(), ReadHeaderTimeout: 5 * time.Second}
+		if err := srv.ListenAndServe(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
+		os.Exit(1)
+	}
+}
+
+func baselineMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /predict", server.BareHandler())
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	return mux
+}
+
+type config struct {
+	serverBin   string
+	modelsDir   string
+	duration    time.Duration
+	warmup      time.Duration
+	connections int
+	threads     int
+	rounds      int
+	startups    int
+}
+
+type target struct {
+	name string
+	args []string
+	env  []string
+	bin  string
+}
+
+type result struct {
+	rps, p50, p90, p99 float64 // requests/s, latencies in ms
+	non2xx, errors     int
+	peakRSS            int64 // bytes
+}
+
+func run(args []string) error {
+	var c config
+	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
+	fs.StringVar(&c.serverBin, "server", "bin/ml-inference", "ml-inference binary")
+	fs.StringVar(&c.modelsDir, "models-dir", "models", "models directory")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured load per round")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured load before each round")
+	fs.IntVar(&c.connections, "connections", 32, "concurrent connections")
+	fs.IntVar(&c.threads, "threads", 2, "wrk threads")
+	fs.IntVar(&c.rounds, "rounds", 2, "alternating rounds per target")
+	fs.IntVar(&c.startups, "startups", 5, "start-to-ready measurements")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		return errors.New("wrk not found; hack/bench.sh installs it (apt-get install wrk)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "loadbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	script := filepath.Join(tmp, "post.lua")
+	os.WriteFile(script, []byte(`wrk.method = "POST"
+wrk.body = '{"text":"The battery life is great but the screen is not bright! :)"}'
+wrk.headers["Content-Type"] = "application/json"
+`), 0o644)
+
+	sink, spans := otlpSink()
+	defer sink.Close()
+	otlp := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + sink.Addr().String(), "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"}
+	targets := []target{
+		{name: "bare net/http baseline", bin: self, args: []string{"baseline"}},
+		{name: "ml-inference (metrics, access logs, 10% traces over OTLP)", bin: c.serverBin,
+			args: []string{"--models-dir", c.modelsDir}, env: otlp},
+		{name: "ml-inference (telemetry minimal: no access log, no traces)", bin: c.serverBin,
+			args: []string{"--models-dir", c.modelsDir, "--log-level", "error"}, env: []string{"OTEL_TRACES_SAMPLER=always_off"}},
+	}
+	fmt.Printf("loadbench: wrk %d connections, %d threads, %v per round (+%v warm-up), %d rounds alternating, GOMAXPROCS default, %d CPUs\n\n",
+		c.connections, c.threads, c.duration, c.warmup, c.rounds, numCPU())
+
+	results := make([][]result, len(targets))
+	for round := range c.rounds {
+		for i, t := range targets {
+			r, err := loadRound(c, wrk, script, tmp, t)
+			if err != nil {
+				return fmt.Errorf("%s round %d: %w", t.name, round+1, err)
+			}
+			results[i] = append(results[i], r)
+			fmt.Printf("  round %d %-62s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  RSS %5.1f MiB\n", round+1, t.name, r.rps, r.p50, r.p99, mib(r.peakRSS))
+		}
+	}
+	fmt.Println()
+	startup, err := startToReady(c, targets[1])
+	if err != nil {
+		return err
+	}
+
+	base := mean(results[0])
+	fmt.Printf("%-62s %10s %8s %8s %8s %9s %7s\n", "server (mean of rounds)", "req/s", "p50 ms", "p90 ms", "p99 ms", "peak RSS", "ratio")
+	for i, t := range targets {
+		m := mean(results[i])
+		fmt.Printf("%-62s %10.0f %8.2f %8.2f %8.2f %6.1f MiB %6.2fx\n", t.name, m.rps, m.p50, m.p90, m.p99, mib(m.peakRSS), m.rps/base.rps)
+		if m.non2xx > 0 || m.errors > 0 {
+			return fmt.Errorf("%s: %d non-2xx responses, %d socket errors", t.name, m.non2xx, m.errors)
+		}
+	}
+	ml := mean(results[1])
+	fmt.Printf("\nstart to ready (median of %d): %.1f ms\n", c.startups, startup)
+	fmt.Printf("spans received by the OTLP sink: %d batches\n\n", spans.Load())
+	fmt.Println("targets (2 cores, full telemetry):")
+	check("throughput >= 0.75x baseline", ml.rps/base.rps >= 0.75, fmt.Sprintf("%.2fx", ml.rps/base.rps))
+	check("p99 <= 10 ms at 32 connections", ml.p99 <= 10, fmt.Sprintf("%.2f ms", ml.p99))
+	check("RSS <= 40 MiB under load", mib(ml.peakRSS) <= 40, fmt.Sprintf("%.1f MiB", mib(ml.peakRSS)))
+	check("start to ready <= 200 ms", startup <= 200, fmt.Sprintf("%.1f ms", startup))
+	return nil
+}
+
+func check(what string, ok bool, got string) {
+	mark := "met"
+	if !ok {
+		mark = "MISSED"
+	}
+	fmt.Printf("  %-34s %-7s (%s)\n", what, mark, got)
+}
+
+// loadRound starts the target, warms it up, measures one wrk run while
+// sampling RSS, and stops it.
+func loadRound(c config, wrk, script, tmp string, t target) (result, error) {
+	p, addr, err := startTarget(t, tmp)
+	if err != nil {
+		return result{}, err
+	}
+	defer stopTarget(p)
+	url := "http://" + addr + "/predict"
+	if c.warmup > 0 {
+		if _, err := runWrk(wrk, script, url, c.threads, c.connections, c.warmup); err != nil {
+			return result{}, err
+		}
+	}
+	var peak atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if rss := readRSS(p.Process.Pid); rss > peak.Load() {
+				peak.Store(rss)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	r, err := runWrk(wrk, script, url, c.threads, c.connections, c.duration)
+	cancel()
+	r.peakRSS = peak.Load()
+	return r, err
+}
+
+func startTarget(t target, tmp string) (*exec.Cmd, string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	args := t.args
+	if t.bin != "" && t.args[0] == "baseline" {
+		args = []string{"baseline", addr}
+	} else {
+		args = append([]string{"--addr", addr, "--drain-delay", "0"}, args...)
+	}
+	cmd := exec.Command(t.bin, args...)
+	cmd.Env = append(os.Environ(), t.env...)
+	logFile, err := os.Create(filepath.Join(tmp, "server.log"))
+	if err != nil {
+		return nil, "", err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	logFile.Close()
+	if err := waitReady(addr, 10*time.Second); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, "", err
+	}
+	return cmd, addr, nil
+}
+
+func stopTarget(cmd *exec.Cmd) {
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+func waitReady(addr string, limit time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		resp, err := client.Get("http://" + addr + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after %v", addr, limit)
+}
+
+// startToReady is the median time from exec to the first 200 from /ready.
+func startToReady(c config, t target) (float64, error) {
+	tmp, err := os.MkdirTemp("", "loadbench-start")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(tmp)
+	var ms []float64
+	for range c.startups {
+		t0 := time.Now()
+		p, _, err := startTarget(t, tmp)
+		if err != nil {
+			return 0, err
+		}
+		ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+		stopTarget(p)
+	}
+	slices.Sort(ms)
+	return ms[len(ms)/2], nil
+}
+
+var (
+	rpsRe     = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	latRe     = regexp.MustCompile(`(?m)^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$`)
+	non2xxRe  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	sockErrRe = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+func runWrk(wrk, script, url string, threads, conns int, d time.Duration) (result, error) {
+	out, err := exec.Command(wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())),
+		"--latency", "-s", script, url).CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	var r result
+	m := rpsRe.FindSubmatch(out)
+	if m == nil {
+		return r, fmt.Errorf("cannot parse wrk output:\n%s", out)
+	}
+	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	for _, l := range latRe.FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(string(l[2]), 64)
+		switch string(l[3]) {
+		case "us":
+			v /= 1000
+		case "s":
+			v *= 1000
+		}
+		switch string(l[1]) {
+		case "50":
+			r.p50 = v
+		case "90":
+			r.p90 = v
+		case "99":
+			r.p99 = v
+		}
+	}
+	if m := non2xxRe.FindSubmatch(out); m != nil {
+		r.non2xx, _ = strconv.Atoi(string(m[1]))
+	}
+	if m := sockErrRe.FindSubmatch(out); m != nil {
+		for _, g := range m[1:] {
+			n, _ := strconv.Atoi(string(g))
+			r.errors += n
+		}
+	}
+	return r, nil
+}
+
+func mean(rs []result) result {
+	var m result
+	for _, r := range rs {
+		m.rps += r.rps / float64(len(rs))
+		m.p50 += r.p50 / float64(len(rs))
+		m.p90 += r.p90 / float64(len(rs))
+		m.p99 += r.p99 / float64(len(rs))
+		m.non2xx += r.non2xx
+		m.errors += r.errors
+		m.peakRSS = max(m.peakRSS, r.peakRSS)
+	}
+	return m
+}
+
+// otlpSink accepts OTLP/HTTP trace exports and discards them, so the
+// exporter's real cost (batching, protobuf encoding, HTTP) is paid.
+func otlpSink() (net.Listener, *atomic.Int64) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	var batches atomic.Int64
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		batches.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	}))
+	return ln, &batches
+}
+
+func readRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func numCPU() int {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(data), "processor\t:")
+}
