@@ -147,8 +147,8 @@ wrk.headers["Content-Type"] = "application/json"
 	for i, t := range targets {
 		m := mean(results[i])
 		fmt.Printf("%-62s %10.0f %8.2f %8.2f %8.2f %6.1f MiB %6.2fx\n", t.name, m.rps, m.p50, m.p90, m.p99, mib(m.peakRSS), m.rps/base.rps)
-		if m.non2xx > 0 || m.errors > 0 {
-			return fmt.Errorf("%s: %d non-2xx responses, %d socket errors", t.name, m.non2xx, m.errors)
+		if err := checkFailures(t.name, m); err != nil {
+			return err
 		}
 	}
 	ml := mean(results[1])
@@ -298,6 +298,12 @@ func runWrk(wrk, script, url string, threads, conns int, d time.Duration) (resul
 	if err != nil {
 		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
+	return parseWrk(out)
+}
+
+// parseWrk reads wrk's report: requests/s, latency percentiles (in ms) and
+// every kind of failure it counts.
+func parseWrk(out []byte) (result, error) {
 	var r result
 	m := rpsRe.FindSubmatch(out)
 	if m == nil {
@@ -331,6 +337,15 @@ func runWrk(wrk, script, url string, threads, conns int, d time.Duration) (resul
 		}
 	}
 	return r, nil
+}
+
+// checkFailures turns failed requests into an error: a throughput figure
+// that includes errors means nothing.
+func checkFailures(name string, r result) error {
+	if r.non2xx > 0 || r.errors > 0 {
+		return fmt.Errorf("%s: %d non-2xx responses, %d socket errors", name, r.non2xx, r.errors)
+	}
+	return nil
 }
 
 func mean(rs []result) result {
