@@ -261,14 +261,8 @@ func (s *server) handleOIPInfer() http.Handler {
 			writeError(w, formatOIP, e)
 			return
 		}
-		_, v, e := s.pick(w, r, r.PathValue("version"))
-		if e != nil {
-			writeError(w, formatOIP, e)
-			return
-		}
-		req, e := decode[oipInferRequest](r, s.cfg.Limits)
-		if e != nil {
-			writeError(w, formatOIP, e)
+		v, req, ok := routeAndDecode[oipInferRequest](s, w, r, formatOIP, r.PathValue("version"))
+		if !ok {
 			return
 		}
 		in, texts, e := req.texts(s.cfg.Limits)

@@ -82,14 +82,8 @@ type batchResponse struct {
 func (s *server) handlePredict() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		_, v, e := s.pick(w, r, "")
-		if e != nil {
-			writeError(w, formatAPI, e)
-			return
-		}
-		req, e := decode[predictRequest](r, s.cfg.Limits)
-		if e != nil {
-			writeError(w, formatAPI, e)
+		v, req, ok := routeAndDecode[predictRequest](s, w, r, formatAPI, "")
+		if !ok {
 			return
 		}
 		texts := [1]string{*req.Text}
@@ -102,14 +96,8 @@ func (s *server) handlePredict() http.Handler {
 func (s *server) handlePredictBatch() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		_, v, e := s.pick(w, r, "")
-		if e != nil {
-			writeError(w, formatAPI, e)
-			return
-		}
-		req, e := decode[batchRequest](r, s.cfg.Limits)
-		if e != nil {
-			writeError(w, formatAPI, e)
+		v, req, ok := routeAndDecode[batchRequest](s, w, r, formatAPI, "")
+		if !ok {
 			return
 		}
 		texts := *req.Texts
@@ -122,6 +110,24 @@ func (s *server) handlePredictBatch() http.Handler {
 		out.TotalProcessingTimeMS = millis(time.Since(start))
 		encode(w, http.StatusOK, out)
 	})
+}
+
+// routeAndDecode is the common start of every inference handler: choose the
+// model version (so even a rejected request carries X-Model-Version), then
+// decode and validate the body. On failure it has written the error.
+func routeAndDecode[T validator](s *server, w http.ResponseWriter, r *http.Request, format errorFormat, urlVersion string) (*registry.Loaded, T, bool) {
+	var zero T
+	_, v, e := s.pick(w, r, urlVersion)
+	if e != nil {
+		writeError(w, format, e)
+		return nil, zero, false
+	}
+	req, e := decode[T](r, s.cfg.Limits)
+	if e != nil {
+		writeError(w, format, e)
+		return nil, zero, false
+	}
+	return v, req, true
 }
 
 func (s *server) response(text string, p model.Prediction, v *registry.Loaded, start time.Time) predictResponse {
