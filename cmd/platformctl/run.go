@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ml-platform/platform/internal/config"
@@ -19,41 +21,46 @@ import (
 const usage = `platformctl: the ML platform's operator CLI
 
 Usage:
+  platformctl verify [flags]           render every Kustomize entry point, run the structural checks,
+                                       and validate every object on a real kube-apiserver
+  platformctl diff ENV1 ENV2           what differs between two environments, object by object
+  platformctl bootstrap --repo URL --revision REV [--kubeconfig FILE]
+                                       print (or apply) the root Argo CD Application for a fork
   platformctl model evaluate [flags]   score every model version on the labelled set;
                                        --write records the figures in each model.json,
                                        --check fails when the recorded figures are stale
 
-Run "platformctl model evaluate -h" for its flags.
+Run "platformctl COMMAND -h" for a command's flags.
 `
 
+type command struct {
+	words []string
+	run   func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+}
+
+var commands = []command{
+	{[]string{"model", "evaluate"}, modelEvaluate},
+	{[]string{"verify"}, verifyCmd},
+	{[]string{"diff"}, diffCmd},
+	{[]string{"bootstrap"}, bootstrapCmd},
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) >= 2 && args[0] == "model" && args[1] == "evaluate" {
-		err := modelEvaluate(ctx, args[2:], getenv, stdout, stderr)
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	for _, c := range commands {
+		if len(args) >= len(c.words) && slices.Equal(args[:len(c.words)], c.words) {
+			err := c.run(ctx, args[len(c.words):], getenv, stdout, stderr)
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
 		}
-		return err
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", joinArgs(args))
-}
-
-func joinArgs(args []string) string {
-	if len(args) > 2 {
-		args = args[:2]
-	}
-	s := ""
-	for i, a := range args {
-		if i > 0 {
-			s += " "
-		}
-		s += a
-	}
-	return s
+	return fmt.Errorf("unknown command %q", strings.Join(args[:min(len(args), 2)], " "))
 }
 
 func modelEvaluate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
