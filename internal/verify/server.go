@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
 )
 
 // ServerResult counts what the API server accepted, by entry point.
@@ -108,4 +107,3 @@ func describe(err error) string {
 	}
 	return fmt.Sprintf("rejected by kube-apiserver (%s): %s", st.Reason, msg)
 }
-
