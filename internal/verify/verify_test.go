@@ -117,7 +117,7 @@ func TestServerSideValidation(t *testing.T) {
 	}{
 		{"good", nil},
 		{"broken-selector", []string{"Deployment/fixture-dev/web", "selector"}},
-		{"unknown-field", []string{"Application/argocd/typo", `unknown field "spec.source.pathh"`}},
+		{"unknown-field", []string{"Application/fixture-dev/typo", `unknown field "spec.source.pathh"`}},
 		{"missing-namespace", []string{"Deployment/fixture-missing/web", `namespace "fixture-missing" does not exist`}},
 		{"unknown-kind", []string{"Widget/fixture-dev/w", "no CRD"}},
 	}
