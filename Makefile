@@ -8,7 +8,7 @@ REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 GO       ?= go
 
-.PHONY: run build test verify evaluate bench fuzz lint image clean help
+.PHONY: run build test verify diff diagrams tools evaluate bench fuzz lint image clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,18 @@ build: ## build bin/ml-inference and bin/platformctl
 
 test: ## everything CI checks: lint, unit/integration tests with the race detector, model metrics freshness
 	hack/test.sh
+
+verify: ## render every manifest, run the structural checks, validate on a real kube-apiserver
+	hack/verify.sh
+
+diff: ## what differs between two environments: make diff A=dev B=prod
+	$(GO) run ./cmd/platformctl diff $(A) $(B)
+
+diagrams: ## render docs/architecture/diagrams/*.d2 to SVG
+	hack/diagrams.sh
+
+tools: ## build and cache the pinned kube-apiserver and etcd
+	hack/tools.sh kubebuilder-assets >/dev/null
 
 lint: ## gofmt and go vet
 	hack/lint.sh

@@ -27,7 +27,7 @@ import (
 const RootFile = "infrastructure/argocd/root.yaml"
 
 // SourceLabel marks child Applications whose source is this repository.
-const SourceLabel = "ml-platform.io/source"
+const SourceLabel = verify.ForkLabel
 
 // RootApplication reads the committed root Application and points it, and
 // through patches its children, at repo and revision.

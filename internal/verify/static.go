@@ -120,6 +120,14 @@ func Static(c *Config, root string, r *Rendered) []Finding {
 			}
 			if o.GetKind() == "Application" && strings.HasPrefix(o.GetAPIVersion(), "argoproj.io/") {
 				checkApplicationPaths(o, c.RepoURL, root, report)
+				if !slices.Contains(c.Files, where) {
+					checkForkable(o, c.RepoURL, report)
+				}
+			}
+			if o.GetKind() == "AppProject" && strings.HasPrefix(o.GetAPIVersion(), "argoproj.io/") {
+				if repos, _, _ := unstructured.NestedStringSlice(o.Object, "spec", "sourceRepos"); len(repos) == 0 || repos[0] != c.RepoURL {
+					report("spec.sourceRepos[0] must be %s: platformctl bootstrap replaces it with a fork's URL", c.RepoURL)
+				}
 			}
 		}
 		if isEnv {
@@ -307,6 +315,19 @@ func checkApplicationPaths(o render.Object, repoURL, root string, report func(st
 				report("spec.source.path %q does not render: %v", path, err)
 			}
 		}
+	}
+}
+
+// ForkLabel marks Applications whose source is this repository; the root
+// Application that platformctl bootstrap writes re-points them at a fork.
+const ForkLabel = "ml-platform.io/source"
+
+// checkForkable: an Application that syncs from this repository carries the
+// fork label, or a fork's cluster would keep syncing from the original.
+func checkForkable(o render.Object, repoURL string, report func(string, ...any)) {
+	url, _, _ := unstructured.NestedString(o.Object, "spec", "source", "repoURL")
+	if url == repoURL && o.GetLabels()[ForkLabel] != "this-repo" {
+		report("label %s=this-repo is missing: bootstrap could not point this Application at a fork", ForkLabel)
 	}
 }
 

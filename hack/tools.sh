@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Build, pin and cache the third-party tools that tests run, from the small Go
+# modules under tools/ (one module per tool: their replace blocks conflict).
+#
+#   hack/tools.sh TOOL...             build each tool if it is not cached yet;
+#                                     prints nothing on stdout
+#   hack/tools.sh path TOOL           build if needed, print the binary's path
+#   hack/tools.sh kubebuilder-assets  build kube-apiserver and etcd if needed
+#                                     and print ONE line: a directory holding
+#                                     both (what envtest's KUBEBUILDER_ASSETS
+#                                     wants)
+#   hack/tools.sh crds                print one directory of CRD manifests per
+#                                     line, from the modules pinned in
+#                                     tools/crds/go.mod (module cache)
+#   hack/tools.sh list                the tools this script knows
+#
+# Tools: kube-apiserver (tools/kube-apiserver), etcd (tools/etcd).
+#
+# The version of each tool is read from its module's go.mod, the one place
+# that pins it. Binaries are cached outside the work tree, so a fresh clone
+# (CI) reuses a warm build:
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/ml-platform/tools/<tool>/<version>/<binary>
+# and bin/tools/<binary> in the repo is a symlink to it. A cold build prints
+# progress on stderr; stdout only ever carries the requested paths. Runs may
+# overlap: a lock per tool makes a second run wait for the first build.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/ml-platform/tools"
+export GOWORK=off # each tools/ module stands alone
+
+die() {
+  echo "hack/tools.sh: $*" >&2
+  exit 1
+}
+
+# tool_spec TOOL sets, for TOOL: mod_dir (its module), pin (the module whose
+# version names the build), pkg (the main package), bin (binary name),
+# ldflags, and eta (rough cold-build time on 2 cores, for the progress line).
+tool_spec() {
+  case "$1" in
+  kube-apiserver)
+    mod_dir=tools/kube-apiserver
+    pin=k8s.io/kubernetes
+    pkg=k8s.io/kubernetes/cmd/kube-apiserver
+    bin=kube-apiserver
+    eta="~10 min on 2 cores"
+    ;;
+  etcd)
+    mod_dir=tools/etcd
+    pin=go.etcd.io/etcd/server/v3
+    pkg=go.etcd.io/etcd/server/v3
+    bin=etcd
+    eta="~2 min on 2 cores"
+    ;;
+  *) die "unknown tool '$1' (known: kube-apiserver etcd; or kubebuilder-assets, crds, path TOOL, list)" ;;
+  esac
+  version="$(gomod_version "$repo/$mod_dir/go.mod" "$pin")"
+  [[ -n "$version" ]] || die "$1: no 'require $pin vX.Y.Z' in $mod_dir/go.mod"
+  ldflags="-s -w"
+  if [[ "$1" == kube-apiserver ]]; then
+    check_staging_replaces "$repo/$mod_dir/go.mod" "$version"
+    # What upstream's build (hack/lib/version.sh) stamps, so `--version` and
+    # the API server's /version report the release instead of v0.0.0-master.
+    local major minor
+    IFS=. read -r major minor _ <<<"${version#v}"
+    local p
+    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ldflags+=" -X $p.gitVersion=$version -X $p.gitMajor=$major -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+    done
+  fi
+  dir="$cache_root/$1/$version"
+}
+
+# gomod_version GO_MOD MODULE prints the version that GO_MOD requires of
+# MODULE (single-line or block require; replace lines never match).
+gomod_version() {
+  awk -v m="$2" '
+    $1 == "require" && $2 == m && $3 ~ /^v/ { print $3; exit }
+    $1 == m && $2 ~ /^v/                   { print $2; exit }
+  ' "$1"
+}
+
+# k8s.io/kubernetes vA.B.C builds only with every k8s.io staging module
+# replaced by its v0.B.C tag; a bump that misses one fails late and oddly.
+check_staging_replaces() {
+  local want="v0.${2#v1.}" bad
+  bad="$(awk -v want="$want" '
+    $1 ~ /^k8s\.io\// && $2 == "=>" && $4 != want { print "  " $0 }
+  ' "$1")"
+  [[ -z "$bad" ]] || die "kube-apiserver: tools/kube-apiserver/go.mod pins k8s.io/kubernetes $2, so every staging replace must be $want; these are not:
+$bad"
+}
+
+# ensure TOOL: the cached binary exists afterwards (built if missing) and
+# bin/tools/<binary> points at it. Sets the same variables as tool_spec.
+ensure() {
+  tool_spec "$1"
+  if [[ ! -x "$dir/$bin" ]]; then
+    mkdir -p "$dir"
+    # One build per tool at a time, across clones and shells: a run that
+    # finds the lock taken waits, then finds the binary already built.
+    exec {lock_fd}>"$cache_root/$1/.lock"
+    if ! flock -n "$lock_fd"; then
+      echo "hack/tools.sh: waiting for another build of $1 $version..." >&2
+      flock "$lock_fd"
+    fi
+    [[ -x "$dir/$bin" ]] || build "$1"
+    exec {lock_fd}>&-
+  fi
+  link "$dir/$bin" "$repo/bin/tools/$bin"
+}
+
+build() {
+  local tool="$1" tmp="$dir/.$bin.tmp.$$" start rc=0
+  echo "hack/tools.sh: building $tool $version (cold build, $eta) into $dir ..." >&2
+  start="$(date +%s)"
+  # Build to a temporary name and rename, so an interrupted build never
+  # leaves a half-written binary that later runs would trust.
+  (cd "$repo/$mod_dir" && CGO_ENABLED=0 exec go build -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg") >&2 &
+  local build_pid=$!
+  # Heartbeat every 30 s. It ticks each second so that, once killed, no
+  # stray `sleep` holds stdout (a caller's $(...) would wait for it) or the
+  # lock for long; and it drops the lock fd.
+  (
+    exec {lock_fd}>&-
+    n=0
+    while sleep 1; do
+      n=$((n + 1))
+      if ((n % 30 == 0)); then
+        echo "hack/tools.sh: ... still building $tool $version ($(($(date +%s) - start))s elapsed)"
+      fi
+    done
+  ) >&2 &
+  local beat_pid=$!
+  # shellcheck disable=SC2064 # expand the pids now
+  trap "kill $beat_pid $build_pid 2>/dev/null; rm -f '$tmp'" EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  wait "$build_pid" || rc=$?
+  kill "$beat_pid" 2>/dev/null || true
+  wait "$beat_pid" 2>/dev/null || true
+  trap - EXIT INT TERM
+  if [[ $rc -ne 0 ]]; then
+    rm -f "$tmp"
+    die "building $tool $version failed (exit $rc): see the go build output above; module $mod_dir, package $pkg"
+  fi
+  mv -f "$tmp" "$dir/$bin"
+  echo "hack/tools.sh: built $tool $version in $(($(date +%s) - start))s: $dir/$bin" >&2
+}
+
+# link TARGET LINK makes LINK a symlink to TARGET, replacing it atomically
+# (rename), and leaves it alone when it is already right.
+link() {
+  [[ "$(readlink "$2" 2>/dev/null)" == "$1" ]] && return 0
+  mkdir -p "$(dirname "$2")"
+  ln -sfn "$1" "$2.tmp.$$"
+  mv -Tf "$2.tmp.$$" "$2"
+}
+
+kubebuilder_assets() {
+  ensure kube-apiserver
+  local apiserver="$dir/$bin" apiserver_version="$version"
+  ensure etcd
+  local etcd="$dir/$bin" etcd_version="$version"
+  # One directory per version pair, in the cache (outside the work tree), with
+  # the two names envtest looks for.
+  local assets="$cache_root/kubebuilder-assets/kube-apiserver-${apiserver_version}_etcd-${etcd_version}"
+  link "$apiserver" "$assets/kube-apiserver"
+  link "$etcd" "$assets/etcd"
+  echo "$assets"
+}
+
+# crds prints, for each `<module> <version> // crds: <dir>...` line of
+# tools/crds/go.mod, those dirs inside the downloaded module (checked against
+# tools/crds/go.sum).
+crds() {
+  local go_mod="$repo/tools/crds/go.mod" lines mod ver dirs json mdir d n=0
+  lines="$(awk '
+    !/^[ \t]*\/\// && /\/\/ *crds:/ {
+      if ($1 == "require") { mod = $2; ver = $3 } else { mod = $1; ver = $2 }
+      dirs = $0
+      sub(/.*\/\/ *crds:/, "", dirs)
+      print mod, ver, dirs
+    }' "$go_mod")"
+  [[ -n "$lines" ]] || die "crds: no '<module> <version> // crds: <dir>' line in tools/crds/go.mod"
+  while read -r mod ver dirs; do
+    json="$(cd "$repo/tools/crds" && go mod download -json "$mod@$ver")" ||
+      die "crds: go mod download $mod@$ver failed: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",*$/\1/p' <<<"$json")"
+    mdir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' <<<"$json")"
+    [[ -d "$mdir" ]] || die "crds: go mod download $mod@$ver gave no module directory"
+    for d in $dirs; do
+      compgen -G "$mdir/$d/*.yaml" >/dev/null || die "crds: $mod@$ver has no $d/*.yaml"
+      echo "$mdir/$d"
+      n=$((n + 1))
+    done
+  done <<<"$lines"
+  ((n > 0)) || die "crds: no CRD directory listed in tools/crds/go.mod"
+}
+
+[[ $# -gt 0 ]] || die "usage: hack/tools.sh TOOL... | path TOOL | kubebuilder-assets | crds | list"
+mkdir -p "$cache_root"
+case "$1" in
+kubebuilder-assets)
+  [[ $# -eq 1 ]] || die "kubebuilder-assets takes no arguments"
+  kubebuilder_assets
+  ;;
+crds)
+  [[ $# -eq 1 ]] || die "crds takes no arguments"
+  crds
+  ;;
+path)
+  [[ $# -eq 2 ]] || die "usage: hack/tools.sh path TOOL"
+  ensure "$2"
+  echo "$dir/$bin"
+  ;;
+list)
+  echo kube-apiserver
+  echo etcd
+  ;;
+*)
+  for t in "$@"; do ensure "$t"; done
+  ;;
+esac
