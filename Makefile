@@ -8,7 +8,7 @@ REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 GO       ?= go
 
-.PHONY: run build test verify diff diagrams tools evaluate bench fuzz lint image clean help
+.PHONY: run build test verify diff diagrams tools evaluate bench bench-verify fuzz lint image clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ evaluate: ## measure every model version on the evaluation set and record the fi
 
 bench: ## Go benchmarks plus an HTTP load run against ml-inference and a bare net/http baseline
 	hack/bench.sh
+
+bench-verify: ## wall time of a warm make verify (median of 3)
+	hack/bench-verify.sh
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	hack/fuzz.sh
