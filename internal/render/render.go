@@ -55,7 +55,11 @@ func Build(dir string) (objs []Object, err error) {
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
 	resMap, err := k.Run(filesys.MakeFsOnDisk(), abs)
 	if err != nil {
-		return nil, fmt.Errorf("render %s: %s", dir, relativize(err.Error(), abs, dir))
+		msg := relativize(err.Error(), abs, dir)
+		if strings.Contains(msg, "invalid Kustomization") {
+			msg = filepath.Join(dir, "kustomization.yaml") + ": " + msg
+		}
+		return nil, fmt.Errorf("render %s: %s", dir, msg)
 	}
 	for _, r := range resMap.Resources() {
 		// Through JSON, so numbers become int64/float64 as the apimachinery
