@@ -16,10 +16,12 @@ if ! command -v python3 >/dev/null; then
   exit 1
 fi
 
-echo "==> tools: kube-apiserver and etcd for envtest (cached after the first build)"
+echo "==> tools: kube-apiserver and etcd for envtest, the Kyverno CLI, gitleaks (cached after the first build)"
 KUBEBUILDER_ASSETS="$(hack/tools.sh kubebuilder-assets)"
 PLATFORMCTL_CRD_DIRS="$(hack/tools.sh crds | paste -sd: -)"
-export KUBEBUILDER_ASSETS PLATFORMCTL_CRD_DIRS
+KYVERNO_BIN="$(hack/tools.sh path kyverno)"
+GITLEAKS_BIN="$(hack/tools.sh path gitleaks)"
+export KUBEBUILDER_ASSETS PLATFORMCTL_CRD_DIRS KYVERNO_BIN GITLEAKS_BIN
 echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
 
 echo "==> go test (race detector on)"
@@ -27,6 +29,12 @@ go test -race -count=1 ./...
 
 echo "==> platformctl verify: every manifest rendered, checked and validated on kube-apiserver"
 go run ./cmd/platformctl verify
+
+echo "==> kyverno test: every policy against its passing, failing and exempted fixtures"
+"$KYVERNO_BIN" test test/kyverno --remove-color
+
+echo "==> gitleaks: no secret anywhere in the Git history"
+"$GITLEAKS_BIN" git --redact --exit-code 1 --no-banner --log-opts=--all .
 
 echo "==> recorded model metrics are fresh"
 go run ./cmd/platformctl model evaluate --check >/dev/null

@@ -14,7 +14,9 @@
 #                                     tools/crds/go.mod (module cache)
 #   hack/tools.sh list                the tools this script knows
 #
-# Tools: kube-apiserver (tools/kube-apiserver), etcd (tools/etcd).
+# Tools: kube-apiserver (tools/kube-apiserver), etcd (tools/etcd),
+# kyverno (tools/kyverno: the Kyverno CLI), gitleaks (tools/gitleaks: the
+# secret scanner behind hack/secrets.sh).
 #
 # The version of each tool is read from its module's go.mod, the one place
 # that pins it. Binaries are cached outside the work tree, so a fresh clone
@@ -53,11 +55,33 @@ tool_spec() {
     bin=etcd
     eta="~2 min on 2 cores"
     ;;
-  *) die "unknown tool '$1' (known: kube-apiserver etcd; or kubebuilder-assets, crds, path TOOL, list)" ;;
+  kyverno)
+    mod_dir=tools/kyverno
+    pin=github.com/kyverno/kyverno
+    pkg=github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno
+    bin=kyverno
+    eta="~12 min on 2 cores"
+    ;;
+  gitleaks)
+    mod_dir=tools/gitleaks
+    pin=github.com/zricethezav/gitleaks/v8
+    pkg=github.com/zricethezav/gitleaks/v8
+    bin=gitleaks
+    eta="~2 min on 2 cores"
+    ;;
+  *) die "unknown tool '$1' (known: kube-apiserver etcd kyverno gitleaks; or kubebuilder-assets, crds, path TOOL, list)" ;;
   esac
   version="$(gomod_version "$repo/$mod_dir/go.mod" "$pin")"
   [[ -n "$version" ]] || die "$1: no 'require $pin vX.Y.Z' in $mod_dir/go.mod"
   ldflags="-s -w"
+  if [[ "$1" == kyverno ]]; then
+    # What upstream's Makefile stamps, so `kyverno version` names the release.
+    ldflags+=" -X github.com/kyverno/kyverno/pkg/version.BuildVersion=$version"
+  fi
+  if [[ "$1" == gitleaks ]]; then
+    # What upstream's Makefile stamps, so `gitleaks version` names the release.
+    ldflags+=" -X github.com/zricethezav/gitleaks/v8/version.Version=$version"
+  fi
   if [[ "$1" == kube-apiserver ]]; then
     check_staging_replaces "$repo/$mod_dir/go.mod" "$version"
     # What upstream's build (hack/lib/version.sh) stamps, so `--version` and
@@ -217,6 +241,8 @@ path)
 list)
   echo kube-apiserver
   echo etcd
+  echo kyverno
+  echo gitleaks
   ;;
 *)
   for t in "$@"; do ensure "$t"; done

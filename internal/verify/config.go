@@ -34,6 +34,13 @@ type Config struct {
 	// Files are plain manifests (not kustomizations) to validate, e.g. the
 	// root Application that bootstrap applies.
 	Files []string `json:"files"`
+	// NetworkMatrix is the connectivity matrix (infrastructure/network/
+	// connectivity.yaml) checked against the rendered NetworkPolicies in the
+	// static stage (network.go); "" skips the check.
+	NetworkMatrix string `json:"networkMatrix,omitempty"`
+	// PodSecurityExceptions are the namespaces allowed below the Pod Security
+	// Standard "restricted", each with its level and reason (podsecurity.go).
+	PodSecurityExceptions []PodSecurityException `json:"podSecurityExceptions,omitempty"`
 	// CRDModules documents where the CRDs installed into the test API server
 	// come from (see tools/crds); informational.
 	CRDModules []string `json:"crdModules,omitempty"`
@@ -103,6 +110,9 @@ func (c *Config) Rooted(root string) *Config {
 	out.Files = nil
 	for _, p := range c.Files {
 		out.Files = append(out.Files, filepath.Join(root, p))
+	}
+	if c.NetworkMatrix != "" {
+		out.NetworkMatrix = filepath.Join(root, c.NetworkMatrix)
 	}
 	return &out
 }

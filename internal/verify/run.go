@@ -67,6 +67,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Summary, error) {
 
 	t = time.Now()
 	fs = Static(cfg, o.Root, r)
+	fs = append(fs, Network(cfg, r, out)...) // connectivity matrix, network.go
 	stage("static checks", t)
 	fmt.Fprintf(out, "static checks: %d findings\n", len(fs))
 	s.Findings = append(s.Findings, fs...)

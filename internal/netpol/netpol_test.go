@@ -1,0 +1,310 @@
+package netpol_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ml-platform/platform/internal/netpol"
+	"github.com/ml-platform/platform/internal/verify"
+)
+
+const repoRoot = "../.."
+
+// rendered renders every environment and entry point of the real repository.
+func rendered(t *testing.T) (*verify.Config, []*unstructured.Unstructured) {
+	t.Helper()
+	c, err := verify.LoadConfig(filepath.Join(repoRoot, verify.ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = c.Rooted(repoRoot)
+	r, fs := verify.Render(c)
+	for _, e := range c.Environments {
+		if _, ok := r.Objects[e.Path]; !ok {
+			t.Fatalf("environment %s does not render: %v", e.Name, fs)
+		}
+	}
+	if len(fs) > 0 {
+		t.Logf("entry points that do not render (their policies are missing here): %v", fs)
+	}
+	var objs []*unstructured.Unstructured
+	for _, where := range r.Order {
+		for _, o := range r.Objects[where] {
+			objs = append(objs, o.Unstructured)
+		}
+	}
+	return c, objs
+}
+
+func envNames(c *verify.Config) []string {
+	var names []string
+	for _, e := range c.Environments {
+		names = append(names, e.Name)
+	}
+	return names
+}
+
+func realMatrix(t *testing.T, c *verify.Config) *netpol.Matrix {
+	t.Helper()
+	m, err := netpol.Load(filepath.Join(repoRoot, "infrastructure/network/connectivity.yaml"), envNames(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustCluster(t *testing.T, objs []*unstructured.Unstructured) *netpol.Cluster {
+	t.Helper()
+	cl, err := netpol.NewCluster(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+func obj(t *testing.T, doc string) *unstructured.Unstructured {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// failures checks the matrix in every environment and returns the failures
+// as printed.
+func failures(t *testing.T, c *verify.Config, m *netpol.Matrix, cl *netpol.Cluster) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, env := range envNames(c) {
+		for _, f := range cl.Check(m, env).Failures() {
+			out[env] = append(out[env], f.String())
+		}
+	}
+	return out
+}
+
+func TestRealManifestsMatchTheMatrix(t *testing.T) {
+	c, objs := rendered(t)
+	m := realMatrix(t, c)
+	cl := mustCluster(t, objs)
+	if n := len(cl.Policies); n != 4*len(c.Environments) {
+		t.Errorf("%d NetworkPolicies rendered, want 4 per environment", n)
+	}
+	for _, env := range envNames(c) {
+		rep := cl.Check(m, env)
+		for _, f := range rep.Failures() {
+			t.Errorf("%s", f)
+		}
+		allowed, denied, pending := rep.Counts()
+		t.Logf("%s: %d flows checked (%d allowed, %d denied), %d pending", env, allowed+denied, allowed, denied, pending)
+		if allowed == 0 || denied == 0 {
+			t.Errorf("%s: %d allowed, %d denied: the matrix must exercise both", env, allowed, denied)
+		}
+		for _, r := range rep.Results {
+			if r.Checked && r.Explain == "" {
+				t.Errorf("%s: flow %q has no explanation", env, r.Flow.Name)
+			}
+		}
+	}
+}
+
+// The harness catches a wrong expectation and prints the flow.
+func TestWrongExpectationIsReported(t *testing.T) {
+	c, objs := rendered(t)
+	m := realMatrix(t, c)
+	for i := range m.Flows {
+		if m.Flows[i].Name == "ingress-controller-to-ml-inference" {
+			m.Flows[i].Expect = netpol.Deny
+		}
+	}
+	got := failures(t, c, m, mustCluster(t, objs))
+	for _, env := range envNames(c) {
+		if len(got[env]) != 1 {
+			t.Fatalf("%s: %d failures, want 1: %q", env, len(got[env]), got[env])
+		}
+		want := `flow "ingress-controller-to-ml-inference" (` + env + `): ingress-nginx/{app.kubernetes.io/name=ingress-nginx} -> ml-inference-` + env +
+			`/{app.kubernetes.io/name=ml-inference}:8000/TCP: expected deny, got allow (egress: no policy selects the source, so it is open; ingress: allowed by ml-inference-` + env + `/ml-inference-ingress)`
+		if got[env][0] != want {
+			t.Errorf("%s:\n got %s\nwant %s", env, got[env][0], want)
+		}
+	}
+}
+
+// A planted allow-all policy in prod opens every denied flow into and out of
+// prod; the other environments stay as declared.
+func TestAllowAllPolicyIsCaught(t *testing.T) {
+	c, objs := rendered(t)
+	objs = append(objs, obj(t, `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-all, namespace: ml-inference-prod}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  ingress: [{}]
+  egress: [{}]
+`))
+	got := failures(t, c, realMatrix(t, c), mustCluster(t, objs))
+	if len(got["dev"])+len(got["staging"]) != 0 {
+		t.Errorf("dev and staging should be unaffected: %q", append(got["dev"], got["staging"]...))
+	}
+	text := strings.Join(got["prod"], "\n")
+	for _, name := range []string{"other-namespace-to-ml-inference-health", "ml-inference-to-internet", "same-namespace-pod-to-ml-inference", "ml-inference-to-grafana", "ingress-controller-to-ml-inference-debug-port"} {
+		if !strings.Contains(text, `flow "`+name+`" (prod)`) {
+			t.Errorf("prod failures lack %s:\n%s", name, text)
+		}
+	}
+	if !strings.Contains(text, "expected deny, got allow") || !strings.Contains(text, "allowed by ml-inference-prod/allow-all;") || strings.Contains(text, "allowed by ml-inference-prod/allow-all, ml-inference-prod/default-deny") {
+		t.Errorf("failures do not say what allowed the flow:\n%s", text)
+	}
+	// Cross-environment flows are still refused by the other end: dev's
+	// egress (dev-to-prod) and dev's ingress (prod-to-dev).
+	if strings.Contains(text, "prod-to-dev") || strings.Contains(strings.Join(got["dev"], ""), "dev-to-prod") {
+		t.Errorf("cross-environment flows must stay denied by dev's policies")
+	}
+}
+
+// Two peers (namespaceSelector OR podSelector) instead of one (AND) admit
+// every pod of ingress-nginx and every pod labelled ingress-nginx anywhere.
+func TestOrInsteadOfAndIsCaught(t *testing.T) {
+	c, objs := rendered(t)
+	for i, o := range objs {
+		if o.GetKind() == "NetworkPolicy" && o.GetName() == "ml-inference-ingress" && o.GetNamespace() == "ml-inference-dev" {
+			objs[i] = obj(t, `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: ml-inference-ingress, namespace: ml-inference-dev}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: ml-inference}}
+  policyTypes: [Ingress]
+  ingress:
+    - from:
+        - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ingress-nginx}}
+        - podSelector: {matchLabels: {app.kubernetes.io/name: ingress-nginx}}
+        - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: observability}}
+          podSelector: {matchLabels: {app.kubernetes.io/name: vmagent}}
+      ports: [{port: 8000, protocol: TCP}]
+`)
+		}
+	}
+	got := failures(t, c, realMatrix(t, c), mustCluster(t, objs))
+	text := strings.Join(got["dev"], "\n")
+	if !strings.Contains(text, `flow "other-ingress-nginx-pod-to-ml-inference" (dev): ingress-nginx/{app.kubernetes.io/name=ingress-nginx-admission} -> ml-inference-dev/{app.kubernetes.io/name=ml-inference}:8000/TCP: expected deny, got allow`) {
+		t.Errorf("the OR mistake was not reported:\n%s", text)
+	}
+	if len(got["staging"])+len(got["prod"]) != 0 {
+		t.Errorf("only dev was changed: %v", got)
+	}
+}
+
+// A policy naming the container port (http) is resolved from the rendered
+// Deployment; one without policyTypes gets the API server's default.
+func TestNamedPortsAndDefaultPolicyTypes(t *testing.T) {
+	c, objs := rendered(t)
+	var kept []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "NetworkPolicy" && o.GetName() == "ml-inference-ingress" && o.GetNamespace() == "ml-inference-staging" {
+			continue
+		}
+		kept = append(kept, o)
+	}
+	kept = append(kept, obj(t, `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: by-port-name, namespace: ml-inference-staging}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: ml-inference}}
+  ingress:
+    - from:
+        - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ingress-nginx}}
+          podSelector: {matchLabels: {app.kubernetes.io/name: ingress-nginx}}
+        - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: observability}}
+          podSelector: {matchLabels: {app.kubernetes.io/name: vmagent}}
+      ports: [{port: http}]
+`))
+	got := failures(t, c, realMatrix(t, c), mustCluster(t, kept))
+	if len(got["staging"]) != 0 {
+		t.Errorf("a policy by port name should behave like the real one:\n%s", strings.Join(got["staging"], "\n"))
+	}
+}
+
+func TestPendingFlows(t *testing.T) {
+	c, objs := rendered(t)
+	m := realMatrix(t, c)
+	rep := mustCluster(t, objs).Check(m, "dev")
+	if _, _, pending := rep.Counts(); pending != 1 {
+		t.Errorf("%d pending flows in dev, want 1 (other-namespace-to-grafana)", pending)
+	}
+
+	// Once the observability namespace is rendered, the pending mark is an error.
+	withObs := append(objs, obj(t, `{apiVersion: v1, kind: Namespace, metadata: {name: observability}}`))
+	got := failures(t, c, m, mustCluster(t, withObs))
+	if text := strings.Join(got["dev"], "\n"); !strings.Contains(text, `flow "other-namespace-to-grafana" (dev)`) || !strings.Contains(text, `remove "pending"`) {
+		t.Errorf("a checkable pending flow was not reported:\n%s", text)
+	}
+
+	// A flow between unmanaged namespaces without a pending mark is an error.
+	for i := range m.Flows {
+		m.Flows[i].Pending = ""
+	}
+	got = failures(t, c, m, mustCluster(t, objs))
+	if text := strings.Join(got["prod"], "\n"); !strings.Contains(text, "mark it pending") {
+		t.Errorf("an uncheckable flow was not reported:\n%s", text)
+	}
+}
+
+func TestLoadErrorsNameFileAndField(t *testing.T) {
+	envs := []string{"dev", "staging", "prod"}
+	good := `
+  - name: a
+    from: {namespace: x, labels: {a: b}}
+    to: {namespace: y, labels: {c: d}}
+    port: 80
+    protocol: TCP
+    expect: allow
+    environments: all
+`
+	if _, err := netpol.Parse("m.yaml", []byte("flows:"+good), envs); err != nil {
+		t.Fatalf("the good matrix fails: %v", err)
+	}
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"unknown field":   {strings.Replace(good, "port:", "prot: 1\n    port:", 1), `unknown field "prot"`},
+		"bad expect":      {strings.Replace(good, "expect: allow", "expect: maybe", 1), `flows[0] "a": field "expect" must be allow or deny`},
+		"bad protocol":    {strings.Replace(good, "protocol: TCP", "protocol: tcp", 1), `field "protocol" must be one of`},
+		"no protocol":     {strings.Replace(good, "protocol: TCP", "", 1), `field "protocol"`},
+		"bad port":        {strings.Replace(good, "port: 80", "port: 70000", 1), `field "port" must be 1..65535`},
+		"unknown env":     {strings.Replace(good, "environments: all", "environments: [qa]", 1), `field "environments" names "qa"`},
+		"env string":      {strings.Replace(good, "environments: all", "environments: dev", 1), `environments must be "all" or a list`},
+		"no environments": {strings.Replace(good, "environments: all", "", 1), `field "environments" is required`},
+		"labels no ns":    {strings.Replace(good, "{namespace: y, labels: {c: d}}", "{ip: 1.2.3.4, labels: {c: d}}", 1), `field "to": labels need a namespace`},
+		"bad ip":          {strings.Replace(good, "{namespace: y, labels: {c: d}}", "{ip: nope}", 1), `field "to": ip "nope" is not an IP address`},
+		"empty peer":      {strings.Replace(good, "{namespace: x, labels: {a: b}}", "{}", 1), `field "from": needs a namespace`},
+		"duplicate":       {good + strings.Replace(good, "port: 80", "port: 81", 1), `flows[1] "a": name is used by an earlier flow`},
+		"no flows":        {"", `field "flows" must list at least one flow`},
+	} {
+		_, err := netpol.Parse("m.yaml", []byte("flows:"+tc.yaml), envs)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "m.yaml: ") {
+			t.Errorf("%s: error %v, want m.yaml: ...%s", name, err, tc.want)
+		}
+	}
+	if _, err := netpol.Load("does-not-exist.yaml", envs); err == nil || !strings.Contains(err.Error(), "does-not-exist.yaml") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestMalformedPolicyIsAnErrorNotAPanic(t *testing.T) {
+	_, err := netpol.NewCluster([]*unstructured.Unstructured{obj(t, `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: bad, namespace: x}
+spec: {podSelector: {}, policyTypez: [Ingress]}
+`)})
+	if err == nil || !strings.Contains(err.Error(), "x/bad") {
+		t.Errorf("error %v, want one naming x/bad", err)
+	}
+}
