@@ -92,8 +92,9 @@ func TestRealManifestsMatchTheMatrix(t *testing.T) {
 	c, objs := rendered(t)
 	m := realMatrix(t, c)
 	cl := mustCluster(t, objs)
-	if n := len(cl.Policies); n != 4*len(c.Environments) {
-		t.Errorf("%d NetworkPolicies rendered, want 4 per environment", n)
+	// Four per environment, plus the secret-store namespace's default deny.
+	if n := len(cl.Policies); n != 4*len(c.Environments)+1 {
+		t.Errorf("%d NetworkPolicies rendered, want 4 per environment and 1 in secret-store", n)
 	}
 	for _, env := range envNames(c) {
 		rep := cl.Check(m, env)
