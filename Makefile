@@ -8,7 +8,7 @@ REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 GO       ?= go
 
-.PHONY: run build test verify diff diagrams tools evaluate bench bench-verify fuzz lint image clean help
+.PHONY: run build test verify diff slo diagrams tools evaluate bench bench-verify fuzz lint image clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ verify: ## render every manifest, run the structural checks, validate on a real 
 
 diff: ## what differs between two environments: make diff A=dev B=prod
 	$(GO) run ./cmd/platformctl diff $(A) $(B)
+
+slo: ## generate the SLO recording and alerting rules from config/slos (Sloth)
+	$(GO) run ./cmd/platformctl slo generate
 
 diagrams: ## render docs/architecture/diagrams/*.d2 to SVG
 	hack/diagrams.sh

@@ -29,6 +29,9 @@ Usage:
   platformctl model evaluate [flags]   score every model version on the labelled set;
                                        --write records the figures in each model.json,
                                        --check fails when the recorded figures are stale
+  platformctl slo generate [--check]   generate Prometheus SLO recording and burn-rate alert rules
+                                       from config/slos/ with Sloth; --check fails when the
+                                       committed rules are stale
 
 Run "platformctl COMMAND -h" for a command's flags.
 `
@@ -40,6 +43,7 @@ type command struct {
 
 var commands = []command{
 	{[]string{"model", "evaluate"}, modelEvaluate},
+	{[]string{"slo", "generate"}, sloGenerate},
 	{[]string{"verify"}, verifyCmd},
 	{[]string{"diff"}, diffCmd},
 	{[]string{"bootstrap"}, bootstrapCmd},
