@@ -16,12 +16,14 @@ if ! command -v python3 >/dev/null; then
   exit 1
 fi
 
-echo "==> tools: kube-apiserver and etcd for envtest, the Kyverno CLI, gitleaks (cached after the first build)"
+echo "==> tools: kube-apiserver and etcd for envtest, Kyverno, gitleaks, promtool, vmalert (cached after the first build)"
 KUBEBUILDER_ASSETS="$(hack/tools.sh kubebuilder-assets)"
 PLATFORMCTL_CRD_DIRS="$(hack/tools.sh crds | paste -sd: -)"
 KYVERNO_BIN="$(hack/tools.sh path kyverno)"
 GITLEAKS_BIN="$(hack/tools.sh path gitleaks)"
-export KUBEBUILDER_ASSETS PLATFORMCTL_CRD_DIRS KYVERNO_BIN GITLEAKS_BIN
+PROMTOOL_BIN="$(hack/tools.sh path promtool)"
+VMALERT_BIN="$(hack/tools.sh path vmalert)"
+export KUBEBUILDER_ASSETS PLATFORMCTL_CRD_DIRS KYVERNO_BIN GITLEAKS_BIN PROMTOOL_BIN VMALERT_BIN
 echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
 
 echo "==> go test (race detector on)"

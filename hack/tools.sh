@@ -16,7 +16,9 @@
 #
 # Tools: kube-apiserver (tools/kube-apiserver), etcd (tools/etcd),
 # kyverno (tools/kyverno: the Kyverno CLI), gitleaks (tools/gitleaks: the
-# secret scanner behind hack/secrets.sh).
+# secret scanner behind hack/secrets.sh), promtool (tools/promtool: Prometheus'
+# rule checker), victoria-metrics and vmalert (both tools/victoriametrics: the
+# single-node VictoriaMetrics server and its rule evaluator).
 #
 # The version of each tool is read from its module's go.mod, the one place
 # that pins it. Binaries are cached outside the work tree, so a fresh clone
@@ -69,7 +71,22 @@ tool_spec() {
     bin=gitleaks
     eta="~2 min on 2 cores"
     ;;
-  *) die "unknown tool '$1' (known: kube-apiserver etcd kyverno gitleaks; or kubebuilder-assets, crds, path TOOL, list)" ;;
+  promtool)
+    mod_dir=tools/promtool
+    pin=github.com/prometheus/prometheus
+    pkg=github.com/prometheus/prometheus/cmd/promtool
+    bin=promtool
+    eta="~7 min on 2 cores"
+    ;;
+  victoria-metrics | vmalert)
+    # One module, one version, two binaries.
+    mod_dir=tools/victoriametrics
+    pin=github.com/VictoriaMetrics/VictoriaMetrics
+    pkg=github.com/VictoriaMetrics/VictoriaMetrics/app/$1
+    bin=$1
+    eta="~1 min on 2 cores"
+    ;;
+  *) die "unknown tool '$1' (known: kube-apiserver etcd kyverno gitleaks promtool victoria-metrics vmalert; or kubebuilder-assets, crds, path TOOL, list)" ;;
   esac
   version="$(gomod_version "$repo/$mod_dir/go.mod" "$pin")"
   [[ -n "$version" ]] || die "$1: no 'require $pin vX.Y.Z' in $mod_dir/go.mod"
@@ -81,6 +98,22 @@ tool_spec() {
   if [[ "$1" == gitleaks ]]; then
     # What upstream's Makefile stamps, so `gitleaks version` names the release.
     ldflags+=" -X github.com/zricethezav/gitleaks/v8/version.Version=$version"
+  fi
+  if [[ "$1" == promtool ]]; then
+    # Prometheus 3.X.Y is published as Go module version v0.3XX.Y; upstream's
+    # build (promu) stamps the plain release (its VERSION file, e.g. 3.16.0),
+    # which `promtool --version` prints.
+    local minor patch
+    IFS=. read -r _ minor patch <<<"$version"
+    [[ "$minor" =~ ^3[0-9][0-9]$ ]] || die "promtool: cannot map module version $version to a Prometheus 3.x release"
+    ldflags+=" -X github.com/prometheus/common/version.Version=3.$((10#${minor:1})).$patch"
+    ldflags+=" -X github.com/prometheus/common/version.Branch=HEAD"
+  fi
+  if [[ "$1" == victoria-metrics || "$1" == vmalert ]]; then
+    # Upstream's Makefile stamps <app>-<date>-<git describe>; without a date
+    # (reproducible) it is <app>-tags-<version>, which `-version` prints and
+    # from which buildinfo.ShortVersion() still extracts the release.
+    ldflags+=" -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=$1-tags-$version"
   fi
   if [[ "$1" == kube-apiserver ]]; then
     check_staging_replaces "$repo/$mod_dir/go.mod" "$version"
@@ -243,6 +276,9 @@ list)
   echo etcd
   echo kyverno
   echo gitleaks
+  echo promtool
+  echo victoria-metrics
+  echo vmalert
   ;;
 *)
   for t in "$@"; do ensure "$t"; done
