@@ -36,7 +36,7 @@ echo "==> kyverno test: every policy against its passing, failing and exempted f
 "$KYVERNO_BIN" test test/kyverno --remove-color
 
 echo "==> gitleaks: no secret anywhere in the Git history"
-"$GITLEAKS_BIN" git --redact --exit-code 1 --no-banner --log-opts=--all .
+hack/secrets.sh --no-test # the planted-key test ran with go test above
 
 echo "==> recorded model metrics are fresh"
 go run ./cmd/platformctl model evaluate --check >/dev/null

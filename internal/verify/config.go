@@ -41,9 +41,6 @@ type Config struct {
 	// PodSecurityExceptions are the namespaces allowed below the Pod Security
 	// Standard "restricted", each with its level and reason (podsecurity.go).
 	PodSecurityExceptions []PodSecurityException `json:"podSecurityExceptions,omitempty"`
-	// CRDModules documents where the CRDs installed into the test API server
-	// come from (see tools/crds); informational.
-	CRDModules []string `json:"crdModules,omitempty"`
 }
 
 // Environment is one overlay and its expectations.
