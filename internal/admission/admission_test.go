@@ -71,7 +71,8 @@ func TestDerivedPolicies(t *testing.T) {
 // TestAdmissionEnforcesPolicies installs the derived admission policies in a
 // real kube-apiserver: the seed's non-compliant Deployment is rejected in
 // staging and prod, only audited in dev, exempt in a system namespace, and
-// every rendered workload of every environment is accepted.
+// every rendered workload of every environment and of the observability
+// stack is accepted.
 func TestAdmissionEnforcesPolicies(t *testing.T) {
 	derived, err := FromKyverno(objects(t, "infrastructure/policies/kyverno"))
 	if err != nil {
@@ -88,8 +89,13 @@ func TestAdmissionEnforcesPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	envs := map[string][]*unstructured.Unstructured{}
+	// Every environment, and the observability stack (env=platform: enforced).
+	paths := map[string]string{"observability": "infrastructure/base/observability"}
 	for _, env := range []string{"dev", "staging", "prod"} {
-		envs[env] = objects(t, "infrastructure/overlays/"+env)
+		paths[env] = "infrastructure/overlays/" + env
+	}
+	for env, path := range paths {
+		envs[env] = objects(t, path)
 		for _, o := range envs[env] {
 			if o.GetKind() == "Namespace" {
 				if err := cl.Create(ctx, o.DeepCopy()); err != nil {
@@ -119,7 +125,7 @@ func TestAdmissionEnforcesPolicies(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	for _, ns := range []string{"ml-inference-staging", "ml-inference-prod"} {
+	for _, ns := range []string{"ml-inference-staging", "ml-inference-prod", "observability"} {
 		err := dryRun(seedDeployment(ns))
 		if err == nil || !apierrors.IsInvalid(err) && !apierrors.IsForbidden(err) {
 			t.Fatalf("seed Deployment in %s: %v, want a rejection by the admission policies", ns, err)

@@ -57,60 +57,111 @@ func bundle(t *testing.T) []render.Object {
 	return objs
 }
 
-// wantMode is the mode whose copies of the policies must judge an
-// environment's workloads (infrastructure/policies/kyverno/kustomization.yaml).
-func wantMode(env string) string {
-	if env == "staging" || env == "prod" {
+// modeOf is the mode whose copies of the policies must judge a namespace
+// with this env label (infrastructure/policies/kyverno/kustomization.yaml).
+func modeOf(env string) string {
+	switch env {
+	case "staging", "prod", "platform":
 		return "-enforce"
 	}
 	return "-audit"
 }
 
-// TestEnvironmentsPassPolicies renders every environment of
-// infrastructure/verify.yaml and applies the deployed policy bundle to it:
-// no result may fail or error, every workload is judged by all five policies
-// of its environment's mode, and by no policy of the other mode.
-func TestEnvironmentsPassPolicies(t *testing.T) {
-	bin := kyvernoBin(t)
-	policies := bundle(t)
+// target is what TestEnvironmentsPassPolicies applies the bundle to: an
+// environment, or an entry point that renders workloads (the observability
+// stack), with the env label of the namespace its workloads run in.
+type target struct {
+	name, path, env string
+}
+
+// targets lists every environment of infrastructure/verify.yaml, and every
+// entry point that renders workloads into a Namespace it also renders.
+func targets(t *testing.T) []target {
+	t.Helper()
 	cfg, err := verify.LoadConfig(filepath.Join(repoRoot, verify.ConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg = cfg.Rooted(repoRoot)
+	var out []target
 	for _, env := range cfg.Environments {
-		t.Run(env.Name, func(t *testing.T) {
-			resources, err := render.Build(env.Path)
+		out = append(out, target{env.Name, env.Path, env.Name})
+	}
+	for _, p := range cfg.EntryPoints {
+		objs, err := render.Build(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if workloadCount(objs) == 0 {
+			continue
+		}
+		envs := map[string]bool{}
+		for _, o := range objs {
+			if o.GetKind() == "Namespace" {
+				envs[o.GetLabels()["env"]] = true
+			}
+		}
+		if len(envs) != 1 {
+			t.Fatalf("%s renders workloads and %d Namespaces with env labels %v; want one Namespace", p, len(envs), envs)
+		}
+		for env := range envs {
+			out = append(out, target{filepath.Base(p), p, env})
+		}
+	}
+	return out
+}
+
+func workloadCount(objs []render.Object) int {
+	n := 0
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob":
+			n++
+		}
+	}
+	return n
+}
+
+// TestEnvironmentsPassPolicies renders every environment of
+// infrastructure/verify.yaml, and every entry point with workloads (the
+// observability stack), and applies the deployed policy bundle to it: no
+// result may fail or error, every workload is judged by all five policies of
+// its namespace's mode, and by no policy of the other mode.
+func TestEnvironmentsPassPolicies(t *testing.T) {
+	bin := kyvernoBin(t)
+	policies := bundle(t)
+	tgts := targets(t)
+	if len(tgts) < 4 {
+		t.Fatalf("%d targets (%v); want the three environments and the observability stack", len(tgts), tgts)
+	}
+	for _, tg := range tgts {
+		t.Run(tg.name, func(t *testing.T) {
+			resources, err := render.Build(tg.path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			workloads := 0
-			for _, o := range resources {
-				switch o.GetKind() {
-				case "Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob":
-					workloads++
-				}
-			}
+			workloads := workloadCount(resources)
 			if workloads == 0 {
-				t.Fatalf("%s renders no workload: nothing for the policies to check", env.Path)
+				t.Fatalf("%s renders no workload: nothing for the policies to check", tg.path)
 			}
 			run, err := Apply(bin, t.TempDir(), policies, resources)
 			if err != nil {
 				t.Fatal(err)
 			}
+			mode := modeOf(tg.env)
 			for _, r := range run.Results {
 				switch {
 				case r.Result == "fail" || r.Result == "error":
-					t.Errorf("policy violation in %s: %s", env.Name, r)
-				case r.Result == "pass" && !strings.HasSuffix(r.Policy, wantMode(env.Name)):
-					t.Errorf("%s: %s judged a workload of environment %s; only %s policies should match it", r.Policy, r, env.Name, wantMode(env.Name))
+					t.Errorf("policy violation in %s: %s", tg.name, r)
+				case r.Result == "pass" && !strings.HasSuffix(r.Policy, mode):
+					t.Errorf("%s: %s judged a workload of %s (env=%s); only %s policies should match it", r.Policy, r, tg.name, tg.env, mode)
 				}
 			}
 			if got, want := run.Count("pass"), workloads*policyCount; got != want {
 				t.Errorf("%s: %d passing results; want %d (%d workloads x %d policies): a policy did not match?\n%s",
-					env.Name, got, want, workloads, policyCount, run.Output)
+					tg.name, got, want, workloads, policyCount, run.Output)
 			}
-			t.Logf("%s: %d workloads, %d pass, %d fail, %d skip", env.Name, workloads, run.Count("pass"), run.Count("fail"), run.Count("skip"))
+			t.Logf("%s (env=%s, %s): %d workloads, %d pass, %d fail, %d skip", tg.name, tg.env, mode, workloads, run.Count("pass"), run.Count("fail"), run.Count("skip"))
 		})
 	}
 }
@@ -135,6 +186,7 @@ func TestHarnessCatchesViolations(t *testing.T) {
 		{"ml-inference-dev", "dev", "fail", "-audit"},
 		{"ml-inference-staging", "staging", "fail", "-enforce"},
 		{"ml-inference-prod", "prod", "fail", "-enforce"},
+		{"observability", "platform", "fail", "-enforce"},
 		{"team-sandbox", "", "fail", "-audit"}, // no env label: audited
 		// The PolicyException, for both copies of every policy.
 		{"kube-system", "", "skip", "-audit"},
