@@ -8,7 +8,7 @@ REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 GO       ?= go
 
-.PHONY: run build test verify diff slo diagrams tools evaluate bench bench-verify fuzz lint image clean help
+.PHONY: run build test verify diff slo dashboards diagrams tools evaluate bench bench-verify fuzz lint image clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ diff: ## what differs between two environments: make diff A=dev B=prod
 
 slo: ## generate the SLO recording and alerting rules from config/slos (Sloth)
 	$(GO) run ./cmd/platformctl slo generate
+
+dashboards: ## generate the Grafana dashboards (JSON) from internal/dashboards (Grafana Foundation SDK)
+	$(GO) run ./cmd/platformctl dashboards generate
 
 diagrams: ## render docs/architecture/diagrams/*.d2 to SVG
 	hack/diagrams.sh

@@ -32,6 +32,10 @@ Usage:
   platformctl slo generate [--check]   generate Prometheus SLO recording and burn-rate alert rules
                                        from config/slos/ with Sloth; --check fails when the
                                        committed rules are stale
+  platformctl dashboards generate [--check]
+                                       generate the Grafana dashboards (JSON) from internal/dashboards
+                                       and check every query against the exported metrics and SLO
+                                       rules; --check fails when the committed dashboards are stale
 
 Run "platformctl COMMAND -h" for a command's flags.
 `
@@ -44,6 +48,7 @@ type command struct {
 var commands = []command{
 	{[]string{"model", "evaluate"}, modelEvaluate},
 	{[]string{"slo", "generate"}, sloGenerate},
+	{[]string{"dashboards", "generate"}, dashboardsGenerate},
 	{[]string{"verify"}, verifyCmd},
 	{[]string{"diff"}, diffCmd},
 	{[]string{"bootstrap"}, bootstrapCmd},
