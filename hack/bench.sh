@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: Go micro-benchmarks (model Predict, full handler vs a bare
-# handler) and an HTTP load run (ml-inference vs a bare net/http baseline in
-# the same run). Figures and their reading are in docs/performance.md.
+# handler, telemetry on vs off) and an HTTP load run (ml-inference with
+# telemetry on at 10% and 100% trace sampling and off, and a bare net/http
+# baseline, in the same run). Figures and their reading are in
+# docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +16,7 @@ fi
 echo "==> Go benchmarks"
 go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" ./internal/model/ ./internal/server/
 
-echo "==> HTTP load: ml-inference vs bare net/http baseline"
+echo "==> HTTP load: ml-inference (telemetry on at 10% and 100% traces, and off) vs bare net/http baseline"
 make --no-print-directory build >/dev/null
 go build -o bin/loadbench ./test/loadbench
 bin/loadbench ${LOADBENCH_ARGS:-}

@@ -18,7 +18,9 @@
 # kyverno (tools/kyverno: the Kyverno CLI), gitleaks (tools/gitleaks: the
 # secret scanner behind hack/secrets.sh), promtool (tools/promtool: Prometheus'
 # rule checker), victoria-metrics and vmalert (both tools/victoriametrics: the
-# single-node VictoriaMetrics server and its rule evaluator).
+# single-node VictoriaMetrics server and its rule evaluator), otelcol
+# (tools/otelcol: an OpenTelemetry Collector with the OTLP receiver and the
+# file exporter, binary otelcol-platform).
 #
 # The version of each tool is read from its module's go.mod, the one place
 # that pins it. Binaries are cached outside the work tree, so a fresh clone
@@ -86,7 +88,16 @@ tool_spec() {
     bin=$1
     eta="~1 min on 2 cores"
     ;;
-  *) die "unknown tool '$1' (known: kube-apiserver etcd kyverno gitleaks promtool victoria-metrics vmalert; or kubebuilder-assets, crds, path TOOL, list)" ;;
+  otelcol)
+    # main.go in the module itself assembles the distribution (what ocb
+    # would generate); the version is the core otelcol module's.
+    mod_dir=tools/otelcol
+    pin=go.opentelemetry.io/collector/otelcol
+    pkg=github.com/ml-platform/platform/tools/otelcol
+    bin=otelcol-platform
+    eta="~2 min on 2 cores"
+    ;;
+  *) die "unknown tool '$1' (known: kube-apiserver etcd kyverno gitleaks promtool victoria-metrics vmalert otelcol; or kubebuilder-assets, crds, path TOOL, list)" ;;
   esac
   version="$(gomod_version "$repo/$mod_dir/go.mod" "$pin")"
   [[ -n "$version" ]] || die "$1: no 'require $pin vX.Y.Z' in $mod_dir/go.mod"
@@ -114,6 +125,10 @@ tool_spec() {
     # (reproducible) it is <app>-tags-<version>, which `-version` prints and
     # from which buildinfo.ShortVersion() still extracts the release.
     ldflags+=" -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=$1-tags-$version"
+  fi
+  if [[ "$1" == otelcol ]]; then
+    # So `otelcol-platform --version` names the pinned collector release.
+    ldflags+=" -X main.version=$version"
   fi
   if [[ "$1" == kube-apiserver ]]; then
     check_staging_replaces "$repo/$mod_dir/go.mod" "$version"
@@ -279,6 +294,7 @@ list)
   echo promtool
   echo victoria-metrics
   echo vmalert
+  echo otelcol
   ;;
 *)
   for t in "$@"; do ensure "$t"; done

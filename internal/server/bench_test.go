@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/ml-platform/platform/internal/registry"
@@ -49,4 +51,91 @@ func BenchmarkHandler(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHandlerTelemetry is what tracing and the access log cost per
+// request in-process: POST /predict through the whole handler with
+//
+//   - telemetry=off: no access log (logger at error) and no traces
+//     (always_off, no exporter): what ml-inference does with --log-level
+//     error and OTEL_TRACES_SAMPLER=always_off;
+//   - telemetry=on-10%: access log at info (formatted in full, written to
+//     io.Discard) and the shipped sampler, parentbased_traceidratio 0.1;
+//   - telemetry=on-100%: the same with always_on;
+//   - telemetry=access-log-only and telemetry=traces-10%-only: the two
+//     halves of on-10% apart.
+//
+// The "on" cases export as telemetry.NewTracing does: a batch span processor
+// with the SDK defaults and the real OTLP/HTTP exporter, sending to an OTLP
+// endpoint in the same process (httptest) that reads and discards each
+// request. Requests carry no traceparent, so 10% means 10% of new traces.
+// spans-exported/op counts spans handed to the exporter (the batch processor
+// drops spans when its queue is full); metrics are on in every case.
+func BenchmarkHandlerTelemetry(b *testing.B) {
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer endpoint.Close()
+	models, err := registry.NewLive(context.Background(), registry.Directory{Root: repoModels}, telemetry.NewLogger(io.Discard, slog.LevelError))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		level   slog.Level
+		sampler sdktrace.Sampler
+		export  bool
+	}{
+		{"telemetry=off", slog.LevelError, sdktrace.NeverSample(), false},
+		{"telemetry=on-10%", slog.LevelInfo, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(telemetry.DefaultSampleRatio)), true},
+		{"telemetry=on-100%", slog.LevelInfo, sdktrace.AlwaysSample(), true},
+		// The two halves of on-10%, to see which one costs what.
+		{"telemetry=access-log-only", slog.LevelInfo, sdktrace.NeverSample(), false},
+		{"telemetry=traces-10%-only", slog.LevelError, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(telemetry.DefaultSampleRatio)), true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			opts := []sdktrace.TracerProviderOption{sdktrace.WithSampler(c.sampler)}
+			exp := &countingExporter{}
+			if c.export {
+				otlp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(endpoint.URL+"/v1/traces"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				exp.SpanExporter = otlp
+				opts = append(opts, sdktrace.WithBatcher(exp))
+			}
+			tp := sdktrace.NewTracerProvider(opts...)
+			h := New(Config{Service: "ml-inference", Version: "bench", StickyHeader: "X-User-ID"}, Deps{
+				Models: models, Router: router.New(nil), Metrics: telemetry.NewMetrics(telemetry.BuildInfo{}),
+				Logger: telemetry.NewLogger(io.Discard, c.level), Tracer: tp, Health: &Health{},
+			})
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest("POST", "/predict", bytes.NewReader([]byte(benchBody)))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+			}
+			if err := tp.Shutdown(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(exp.spans.Load())/float64(b.N), "spans-exported/op")
+		})
+	}
+}
+
+// countingExporter counts the spans the batch processor hands to the real
+// exporter.
+type countingExporter struct {
+	sdktrace.SpanExporter
+	spans atomic.Int64
+}
+
+func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	e.spans.Add(int64(len(spans)))
+	return e.SpanExporter.ExportSpans(ctx, spans)
 }

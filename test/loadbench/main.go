@@ -3,16 +3,23 @@
 //
 //   - the baseline is a bare net/http server doing the same JSON decode and
 //     encode (server.BareHandler), run as its own process;
-//   - ml-inference runs as shipped: metrics, access logs to a file, 10% trace
-//     sampling exported over OTLP/HTTP to a local sink;
-//   - wrk drives both at the same connection count, rounds alternating.
+//   - ml-inference with telemetry on, as shipped: metrics, access logs to a
+//     file, 10% trace sampling exported over OTLP/HTTP to a local sink;
+//   - the same with 100% sampling (always_on);
+//   - ml-inference with telemetry off: no access log, no traces (metrics
+//     stay, as they cannot be turned off);
+//   - wrk drives all of them at the same connection count, rounds alternating.
 //
-// It also measures start-to-ready and peak RSS under load. `make bench` runs it.
+// The sink decodes what it receives far enough to count the spans, so the
+// report says how many spans each configuration really exported. It also
+// measures start-to-ready and peak RSS under load. `make bench` runs it.
 package main
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -77,6 +84,9 @@ type result struct {
 	rps, p50, p90, p99 float64 // requests/s, latencies in ms
 	non2xx, errors     int
 	peakRSS            int64 // bytes
+	// requests is every request wrk sent to the process (warm-up included);
+	// spans and batches are what the OTLP sink received from it.
+	requests, spans, batches int64
 }
 
 func run(args []string) error {
@@ -112,23 +122,31 @@ wrk.body = '{"text":"The battery life is great but the screen is not bright! :)"
 wrk.headers["Content-Type"] = "application/json"
 `), 0o644)
 
-	sink, spans := otlpSink()
+	sink, err := startSink()
+	if err != nil {
+		return err
+	}
 	defer sink.Close()
-	otlp := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + sink.Addr().String(), "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"}
+	otlp := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + sink.ln.Addr().String(), "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"}
+	// Index 1 is ml-inference as shipped (the targets below are checked on
+	// it); 1 to 3 are the telemetry comparison, 3 being "off".
 	targets := []target{
 		{name: "bare net/http baseline", bin: self, args: []string{"baseline"}},
-		{name: "ml-inference (metrics, access logs, 10% traces over OTLP)", bin: c.serverBin,
+		{name: "ml-inference, telemetry on: access log, 10% traces (shipped)", bin: c.serverBin,
 			args: []string{"--models-dir", c.modelsDir}, env: otlp},
-		{name: "ml-inference (telemetry minimal: no access log, no traces)", bin: c.serverBin,
-			args: []string{"--models-dir", c.modelsDir, "--log-level", "error"}, env: []string{"OTEL_TRACES_SAMPLER=always_off"}},
+		{name: "ml-inference, telemetry on: access log, 100% traces", bin: c.serverBin,
+			args: []string{"--models-dir", c.modelsDir}, env: append(slices.Clone(otlp), "OTEL_TRACES_SAMPLER=always_on")},
+		{name: "ml-inference, telemetry off: no access log, no traces", bin: c.serverBin,
+			args: []string{"--models-dir", c.modelsDir, "--log-level", "error"}, env: []string{"OTEL_TRACES_SAMPLER=always_off", "OTEL_TRACES_EXPORTER=none"}},
 	}
+	const shipped, off = 1, 3
 	fmt.Printf("loadbench: wrk %d connections, %d threads, %v per round (+%v warm-up), %d rounds alternating, GOMAXPROCS default, %d CPUs\n\n",
 		c.connections, c.threads, c.duration, c.warmup, c.rounds, numCPU())
 
 	results := make([][]result, len(targets))
 	for round := range c.rounds {
 		for i, t := range targets {
-			r, err := loadRound(c, wrk, script, tmp, t)
+			r, err := loadRound(c, wrk, script, tmp, t, sink)
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", t.name, round+1, err)
 			}
@@ -137,7 +155,7 @@ wrk.headers["Content-Type"] = "application/json"
 		}
 	}
 	fmt.Println()
-	startup, err := startToReady(c, targets[1])
+	startup, err := startToReady(c, targets[shipped])
 	if err != nil {
 		return err
 	}
@@ -151,10 +169,19 @@ wrk.headers["Content-Type"] = "application/json"
 			return err
 		}
 	}
-	ml := mean(results[1])
-	fmt.Printf("\nstart to ready (median of %d): %.1f ms\n", c.startups, startup)
-	fmt.Printf("spans received by the OTLP sink: %d batches\n\n", spans.Load())
-	fmt.Println("targets (2 cores, full telemetry):")
+	fmt.Printf("\ntelemetry cost (ml-inference, this run; metrics on in all; on / off):\n")
+	offMean := mean(results[off])
+	for i := shipped; i < off; i++ {
+		m := mean(results[i])
+		fmt.Printf("  %-62s throughput %5.2fx  p50 %+6.2f ms  p99 %+6.2f ms  spans received %d in %d batches (%.2f per request)\n",
+			targets[i].name, m.rps/offMean.rps, m.p50-offMean.p50, m.p99-offMean.p99, m.spans, m.batches, perRequest(m))
+	}
+	if sink.malformed.Load() > 0 {
+		return fmt.Errorf("the OTLP sink could not decode %d export requests", sink.malformed.Load())
+	}
+	ml := mean(results[shipped])
+	fmt.Printf("\nstart to ready (median of %d): %.1f ms\n\n", c.startups, startup)
+	fmt.Println("targets (2 cores, telemetry as shipped):")
 	check("throughput >= 0.75x baseline", ml.rps/base.rps >= 0.75, fmt.Sprintf("%.2fx", ml.rps/base.rps))
 	check("p99 <= 10 ms at 32 connections", ml.p99 <= 10, fmt.Sprintf("%.2f ms", ml.p99))
 	check("RSS <= 40 MiB under load", mib(ml.peakRSS) <= 40, fmt.Sprintf("%.1f MiB", mib(ml.peakRSS)))
@@ -171,16 +198,23 @@ func check(what string, ok bool, got string) {
 }
 
 // loadRound starts the target, warms it up, measures one wrk run while
-// sampling RSS, and stops it.
-func loadRound(c config, wrk, script, tmp string, t target) (result, error) {
+// sampling RSS, and stops it. Spans the sink received from start to exit
+// (ml-inference flushes on the way out) are the target's.
+func loadRound(c config, wrk, script, tmp string, t target, sink *sink) (r result, err error) {
+	spans0, batches0 := sink.spans.Load(), sink.batches.Load()
 	p, addr, err := startTarget(t, tmp)
 	if err != nil {
 		return result{}, err
 	}
-	defer stopTarget(p)
+	var warm result
+	defer func() {
+		stopTarget(p)
+		r.requests += warm.requests
+		r.spans, r.batches = sink.spans.Load()-spans0, sink.batches.Load()-batches0
+	}()
 	url := "http://" + addr + "/predict"
 	if c.warmup > 0 {
-		if _, err := runWrk(wrk, script, url, c.threads, c.connections, c.warmup); err != nil {
+		if warm, err = runWrk(wrk, script, url, c.threads, c.connections, c.warmup); err != nil {
 			return result{}, err
 		}
 	}
@@ -200,7 +234,7 @@ func loadRound(c config, wrk, script, tmp string, t target) (result, error) {
 			}
 		}
 	}()
-	r, err := runWrk(wrk, script, url, c.threads, c.connections, c.duration)
+	r, err = runWrk(wrk, script, url, c.threads, c.connections, c.duration)
 	cancel()
 	r.peakRSS = peak.Load()
 	return r, err
@@ -287,6 +321,7 @@ func startToReady(c config, t target) (float64, error) {
 
 var (
 	rpsRe     = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	totalRe   = regexp.MustCompile(`(\d+) requests in `)
 	latRe     = regexp.MustCompile(`(?m)^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$`)
 	non2xxRe  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 	sockErrRe = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
@@ -310,6 +345,9 @@ func parseWrk(out []byte) (result, error) {
 		return r, fmt.Errorf("cannot parse wrk output:\n%s", out)
 	}
 	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := totalRe.FindSubmatch(out); m != nil {
+		r.requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
+	}
 	for _, l := range latRe.FindAllSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(string(l[2]), 64)
 		switch string(l[3]) {
@@ -358,25 +396,131 @@ func mean(rs []result) result {
 		m.non2xx += r.non2xx
 		m.errors += r.errors
 		m.peakRSS = max(m.peakRSS, r.peakRSS)
+		m.requests += r.requests
+		m.spans += r.spans
+		m.batches += r.batches
 	}
 	return m
 }
 
-// otlpSink accepts OTLP/HTTP trace exports and discards them, so the
-// exporter's real cost (batching, protobuf encoding, HTTP) is paid.
-func otlpSink() (net.Listener, *atomic.Int64) {
+// perRequest is spans received per request sent, over all rounds: 4 (server
+// span and three stages) times the share sampled, less what was dropped.
+func perRequest(m result) float64 {
+	if m.requests == 0 {
+		return 0
+	}
+	return float64(m.spans) / float64(m.requests)
+}
+
+// sink accepts OTLP/HTTP trace exports, counts their spans and discards
+// them, so the exporter's real cost (batching, protobuf encoding, HTTP) is
+// paid and what arrived can be reported.
+type sink struct {
+	ln                        net.Listener
+	spans, batches, malformed atomic.Int64
+}
+
+func startSink() (*sink, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
-	var batches atomic.Int64
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		batches.Add(1)
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.WriteHeader(http.StatusOK)
-	}))
-	return ln, &batches
+	s := &sink{ln: ln}
+	go http.Serve(ln, http.HandlerFunc(s.serve))
+	return s, nil
+}
+
+func (s *sink) Close() error { return s.ln.Close() }
+
+func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
+	var body io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			s.malformed.Add(1)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		body = zr
+	}
+	data, err := io.ReadAll(body)
+	n, perr := countSpans(data)
+	if err != nil || perr != nil {
+		s.malformed.Add(1)
+		http.Error(w, "cannot decode the export request", http.StatusBadRequest)
+		return
+	}
+	s.spans.Add(int64(n))
+	s.batches.Add(1)
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	w.WriteHeader(http.StatusOK)
+}
+
+// countSpans counts the spans in an OTLP ExportTraceServiceRequest in
+// protobuf wire format: resource_spans (field 1) -> scope_spans (field 2) ->
+// spans (field 2). Everything else is skipped.
+func countSpans(req []byte) (int, error) {
+	n := 0
+	err := eachField(req, func(num int, rs []byte) error {
+		if num != 1 {
+			return nil
+		}
+		return eachField(rs, func(num int, ss []byte) error {
+			if num != 2 {
+				return nil
+			}
+			return eachField(ss, func(num int, _ []byte) error {
+				if num == 2 {
+					n++
+				}
+				return nil
+			})
+		})
+	})
+	return n, err
+}
+
+// eachField walks one protobuf message and calls fn with the field number
+// and contents of each length-delimited field; other wire types are skipped.
+func eachField(b []byte, fn func(num int, val []byte) error) error {
+	for len(b) > 0 {
+		key, k := binary.Uvarint(b)
+		if k <= 0 {
+			return errors.New("protobuf: bad field key")
+		}
+		b = b[k:]
+		num, wire := int(key>>3), key&7
+		switch wire {
+		case 0: // varint
+			_, k := binary.Uvarint(b)
+			if k <= 0 {
+				return errors.New("protobuf: bad varint")
+			}
+			b = b[k:]
+		case 1: // fixed64
+			if len(b) < 8 {
+				return errors.New("protobuf: short fixed64")
+			}
+			b = b[8:]
+		case 5: // fixed32
+			if len(b) < 4 {
+				return errors.New("protobuf: short fixed32")
+			}
+			b = b[4:]
+		case 2: // length-delimited
+			l, k := binary.Uvarint(b)
+			if k <= 0 || l > uint64(len(b)-k) {
+				return errors.New("protobuf: bad length")
+			}
+			if err := fn(num, b[k:k+int(l)]); err != nil {
+				return err
+			}
+			b = b[k+int(l):]
+		default:
+			return fmt.Errorf("protobuf: unsupported wire type %d", wire)
+		}
+	}
+	return nil
 }
 
 func readRSS(pid int) int64 {

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // A wrk report as wrk 4.1 prints it, with failures planted.
@@ -34,6 +39,9 @@ func TestParseWrk(t *testing.T) {
 	if r.rps != 15000.5 || r.p50 != 1.5 || r.p90 != 0.85 || r.p99 != 1200 {
 		t.Errorf("parsed %+v", r)
 	}
+	if r.requests != 75000 {
+		t.Errorf("total requests parsed as %d, want 75000", r.requests)
+	}
 	if r.non2xx != 17 || r.errors != 3 {
 		t.Errorf("failures not caught: non2xx %d errors %d", r.non2xx, r.errors)
 	}
@@ -56,5 +64,46 @@ func TestFailuresFailTheRun(t *testing.T) {
 func TestReadRSS(t *testing.T) {
 	if rss := readRSS(os.Getpid()); rss < 1<<20 {
 		t.Errorf("RSS of this process read as %d bytes", rss)
+	}
+}
+
+// TestSinkCountsSpans: the sink counts the spans of what the real OTLP/HTTP
+// exporter sends (two scopes, plain and gzip), and refuses a body that is
+// not an export request.
+func TestSinkCountsSpans(t *testing.T) {
+	s, err := startSink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, compression := range []otlptracehttp.Compression{otlptracehttp.NoCompression, otlptracehttp.GzipCompression} {
+		before := s.spans.Load()
+		exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL("http://"+s.ln.Addr().String()+"/v1/traces"),
+			otlptracehttp.WithCompression(compression))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
+		for i := range 7 {
+			_, span := tp.Tracer([]string{"a", "b"}[i%2]).Start(context.Background(), "op")
+			span.End()
+		}
+		if err := tp.Shutdown(context.Background()); err != nil {
+			t.Fatalf("export (compression %v): %v", compression, err)
+		}
+		if got := s.spans.Load() - before; got != 7 {
+			t.Errorf("compression %v: sink counted %d spans, want 7", compression, got)
+		}
+	}
+	if s.malformed.Load() != 0 {
+		t.Errorf("%d real export requests not decoded", s.malformed.Load())
+	}
+	resp, err := http.Post("http://"+s.ln.Addr().String()+"/v1/traces", "application/x-protobuf", strings.NewReader("\x0a\xff\xff not protobuf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || s.malformed.Load() != 1 {
+		t.Errorf("malformed body: status %d, malformed count %d", resp.StatusCode, s.malformed.Load())
 	}
 }
