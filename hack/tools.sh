@@ -17,10 +17,11 @@
 # Tools: kube-apiserver (tools/kube-apiserver), etcd (tools/etcd),
 # kyverno (tools/kyverno: the Kyverno CLI), gitleaks (tools/gitleaks: the
 # secret scanner behind hack/secrets.sh), promtool (tools/promtool: Prometheus'
-# rule checker), victoria-metrics and vmalert (both tools/victoriametrics: the
-# single-node VictoriaMetrics server and its rule evaluator), otelcol
-# (tools/otelcol: an OpenTelemetry Collector with the OTLP receiver and the
-# file exporter, binary otelcol-platform).
+# rule checker), victoria-metrics, vmalert and vmagent (all tools/victoriametrics:
+# the single-node VictoriaMetrics server, its rule evaluator and its scraper),
+# amtool (tools/alertmanager: Alertmanager's config checker), otelcol
+# (tools/otelcol: an OpenTelemetry Collector with the OTLP receiver, the file
+# exporter and the gateway's components, binary otelcol-platform).
 #
 # The version of each tool is read from its module's go.mod, the one place
 # that pins it. Binaries are cached outside the work tree, so a fresh clone
@@ -80,13 +81,20 @@ tool_spec() {
     bin=promtool
     eta="~7 min on 2 cores"
     ;;
-  victoria-metrics | vmalert)
-    # One module, one version, two binaries.
+  victoria-metrics | vmalert | vmagent)
+    # One module, one version, three binaries.
     mod_dir=tools/victoriametrics
     pin=github.com/VictoriaMetrics/VictoriaMetrics
     pkg=github.com/VictoriaMetrics/VictoriaMetrics/app/$1
     bin=$1
     eta="~1 min on 2 cores"
+    ;;
+  amtool)
+    mod_dir=tools/alertmanager
+    pin=github.com/prometheus/alertmanager
+    pkg=github.com/prometheus/alertmanager/cmd/amtool
+    bin=amtool
+    eta="~2 min on 2 cores"
     ;;
   otelcol)
     # main.go in the module itself assembles the distribution (what ocb
@@ -97,7 +105,7 @@ tool_spec() {
     bin=otelcol-platform
     eta="~2 min on 2 cores"
     ;;
-  *) die "unknown tool '$1' (known: kube-apiserver etcd kyverno gitleaks promtool victoria-metrics vmalert otelcol; or kubebuilder-assets, crds, path TOOL, list)" ;;
+  *) die "unknown tool '$1' (known: kube-apiserver etcd kyverno gitleaks promtool victoria-metrics vmalert vmagent amtool otelcol; or kubebuilder-assets, crds, path TOOL, list)" ;;
   esac
   version="$(gomod_version "$repo/$mod_dir/go.mod" "$pin")"
   [[ -n "$version" ]] || die "$1: no 'require $pin vX.Y.Z' in $mod_dir/go.mod"
@@ -120,7 +128,11 @@ tool_spec() {
     ldflags+=" -X github.com/prometheus/common/version.Version=3.$((10#${minor:1})).$patch"
     ldflags+=" -X github.com/prometheus/common/version.Branch=HEAD"
   fi
-  if [[ "$1" == victoria-metrics || "$1" == vmalert ]]; then
+  if [[ "$1" == amtool ]]; then
+    # What upstream's build (promu) stamps, so `amtool --version` names the release.
+    ldflags+=" -X github.com/prometheus/common/version.Version=${version#v}"
+  fi
+  if [[ "$1" == victoria-metrics || "$1" == vmalert || "$1" == vmagent ]]; then
     # Upstream's Makefile stamps <app>-<date>-<git describe>; without a date
     # (reproducible) it is <app>-tags-<version>, which `-version` prints and
     # from which buildinfo.ShortVersion() still extracts the release.
@@ -142,6 +154,11 @@ tool_spec() {
     done
   fi
   dir="$cache_root/$1/$version"
+  if [[ "$pkg" == github.com/ml-platform/platform/* ]]; then
+    # Our own main package (tools/otelcol): its code can change without the
+    # pinned version changing, so the cache key also hashes the module's files.
+    dir+="-$(cat "$repo/$mod_dir"/*.go "$repo/$mod_dir/go.mod" "$repo/$mod_dir/go.sum" | sha256sum | cut -c1-12)"
+  fi
 }
 
 # gomod_version GO_MOD MODULE prints the version that GO_MOD requires of
@@ -294,6 +311,8 @@ list)
   echo promtool
   echo victoria-metrics
   echo vmalert
+  echo vmagent
+  echo amtool
   echo otelcol
   ;;
 *)

@@ -1,6 +1,11 @@
 // Command otelcol-platform is a minimal OpenTelemetry Collector distribution
 // for the platform's tests: the OTLP receiver (gRPC and HTTP) and the file
-// exporter (OTLP JSON, one line per batch), nothing else. It is what the
+// exporter (OTLP JSON, one line per batch) for test/tracing, and the
+// components of the cluster's collector gateway except tail_sampling (the
+// memory_limiter and batch processors, the otlp exporter, the health_check
+// extension), so test/observability can run `validate` on its configuration.
+// tail_sampling is not here: its v0.165.0 needs contrib modules the Go
+// module proxy does not serve. It is what the
 // OpenTelemetry Collector Builder (ocb) would generate for that component
 // list, written by hand so the pin is one go.mod: hack/tools.sh builds it
 // (`hack/tools.sh path otelcol`) and stamps main.version with the pinned
@@ -11,13 +16,19 @@ import (
 	"os"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/otlpexporter"
+	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/batchprocessor"
+	"go.opentelemetry.io/collector/processor/memorylimiterprocessor"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
@@ -34,11 +45,25 @@ func components() (otelcol.Factories, error) {
 	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](otlpreceiver.NewFactory()); err != nil {
 		return otelcol.Factories{}, err
 	}
-	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](fileexporter.NewFactory()); err != nil {
+	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](fileexporter.NewFactory(), otlpexporter.NewFactory()); err != nil {
+		return otelcol.Factories{}, err
+	}
+	if f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](memorylimiterprocessor.NewFactory(), batchprocessor.NewFactory()); err != nil {
+		return otelcol.Factories{}, err
+	}
+	if f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](healthcheckextension.NewFactory()); err != nil {
 		return otelcol.Factories{}, err
 	}
 	f.ReceiverModules = map[component.Type]string{otlpreceiver.NewFactory().Type(): "go.opentelemetry.io/collector/receiver/otlpreceiver"}
-	f.ExporterModules = map[component.Type]string{fileexporter.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"}
+	f.ExporterModules = map[component.Type]string{
+		fileexporter.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter",
+		otlpexporter.NewFactory().Type(): "go.opentelemetry.io/collector/exporter/otlpexporter",
+	}
+	f.ProcessorModules = map[component.Type]string{
+		memorylimiterprocessor.NewFactory().Type(): "go.opentelemetry.io/collector/processor/memorylimiterprocessor",
+		batchprocessor.NewFactory().Type():         "go.opentelemetry.io/collector/processor/batchprocessor",
+	}
+	f.ExtensionModules = map[component.Type]string{healthcheckextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"}
 	return f, nil
 }
 
@@ -46,7 +71,7 @@ func main() {
 	set := otelcol.CollectorSettings{
 		BuildInfo: component.BuildInfo{
 			Command:     "otelcol-platform",
-			Description: "OpenTelemetry Collector for the platform's tests: OTLP receiver, file exporter",
+			Description: "OpenTelemetry Collector for the platform's tests",
 			Version:     version,
 		},
 		Factories: components,

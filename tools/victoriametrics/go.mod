@@ -1,7 +1,8 @@
 // Module tools/victoriametrics pins VictoriaMetrics: the single-node server
-// (victoria-metrics) and vmalert, the rule evaluator (hack/tools.sh
-// victoria-metrics, hack/tools.sh vmalert). Both come from the same module
-// and release, so one module holds both tool lines and one version. It is its
+// (victoria-metrics), vmalert, the rule evaluator, and vmagent, the scraper
+// (hack/tools.sh victoria-metrics|vmalert|vmagent). All come from the same
+// module and release, so one module holds the tool lines and one version,
+// which is also the image tag the observability stack deploys. It is its
 // own module so that VictoriaMetrics' dependency graph never meets the
 // platform's. v1.152.0 and newer require go >= 1.27; stay at or below the
 // toolchain's Go. To bump: change the version below, then run
@@ -13,6 +14,7 @@ go 1.26.8
 
 tool (
 	github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics
+	github.com/VictoriaMetrics/VictoriaMetrics/app/vmagent
 	github.com/VictoriaMetrics/VictoriaMetrics/app/vmalert
 )
 
