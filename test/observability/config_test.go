@@ -16,10 +16,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ml-platform/platform/internal/render"
 )
 
 var stack = filepath.Join("..", "..", "infrastructure", "base", "observability")
@@ -217,5 +221,68 @@ func TestImagesAreThePinnedReleases(t *testing.T) {
 		if tags[image] != want {
 			t.Errorf("%s is deployed at %q; the tools pin %q: bump both together", image, tags[image], want)
 		}
+	}
+}
+
+// variants are the two shapes of the stack: the base (Loki single binary) and
+// the production overlay (Loki distributed on S3).
+var variants = []string{stack, filepath.Join("..", "..", "infrastructure", "overlays", "observability-prod")}
+
+// TestLokiURLsNameRenderedServices: in each variant, the Loki URLs Alloy
+// pushes to (LOKI_PUSH_URL) and Grafana reads from (LOKI_URL) name a Service
+// that variant renders, on a port it exposes, and every Loki pod runs the
+// same image.
+func TestLokiURLsNameRenderedServices(t *testing.T) {
+	for _, v := range variants {
+		t.Run(filepath.Base(v), func(t *testing.T) {
+			objs, err := render.Build(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			services := map[string][]int64{}
+			for _, o := range objs {
+				if o.GetKind() == "Service" {
+					ports, _, _ := unstructured.NestedSlice(o.Object, "spec", "ports")
+					for _, p := range ports {
+						services[o.GetName()+"."+o.GetNamespace()] = append(services[o.GetName()+"."+o.GetNamespace()], p.(map[string]any)["port"].(int64))
+					}
+				}
+			}
+			urls := map[string]string{}
+			lokiImages := map[string]bool{}
+			for _, o := range objs {
+				containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+				for _, c := range containers {
+					c := c.(map[string]any)
+					if img, _ := c["image"].(string); strings.HasPrefix(img, "grafana/loki:") {
+						lokiImages[img] = true
+					}
+					envs, _ := c["env"].([]any)
+					for _, e := range envs {
+						e := e.(map[string]any)
+						if n := e["name"].(string); n == "LOKI_URL" || n == "LOKI_PUSH_URL" {
+							urls[o.GetName()+" "+n] = e["value"].(string)
+						}
+					}
+				}
+			}
+			if len(urls) != 2 {
+				t.Fatalf("found %v; want LOKI_PUSH_URL (alloy) and LOKI_URL (grafana)", urls)
+			}
+			re := regexp.MustCompile(`^http://([a-z0-9-]+\.[a-z0-9-]+)\.svc:(\d+)(/.*)?$`)
+			for who, u := range urls {
+				m := re.FindStringSubmatch(u)
+				if m == nil {
+					t.Errorf("%s=%s: want http://SERVICE.NAMESPACE.svc:PORT", who, u)
+					continue
+				}
+				if !slices.ContainsFunc(services[m[1]], func(p int64) bool { return strconv.FormatInt(p, 10) == m[2] }) {
+					t.Errorf("%s=%s: %s renders no Service %s with port %s (it has %v)", who, u, v, m[1], m[2], services)
+				}
+			}
+			if len(lokiImages) != 1 {
+				t.Errorf("Loki pods run %d different images %v; want one release", len(lokiImages), lokiImages)
+			}
+		})
 	}
 }
