@@ -135,6 +135,7 @@ func Static(c *Config, root string, r *Rendered) []Finding {
 		}
 	}
 	fs = append(fs, PodSecurity(c, r)...) // Pod Security Standards, podsecurity.go
+	fs = append(fs, Projects(c, root, r)...) // Applications vs their AppProjects, projects.go
 	return append(fs, SecretsInGit(root)...)
 }
 
