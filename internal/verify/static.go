@@ -134,7 +134,7 @@ func Static(c *Config, root string, r *Rendered) []Finding {
 			fs = append(fs, missingWorkloads(where, env, objs)...)
 		}
 	}
-	fs = append(fs, PodSecurity(c, r)...) // Pod Security Standards, podsecurity.go
+	fs = append(fs, PodSecurity(c, r)...)    // Pod Security Standards, podsecurity.go
 	fs = append(fs, Projects(c, root, r)...) // Applications vs their AppProjects, projects.go
 	return append(fs, SecretsInGit(root)...)
 }
