@@ -153,6 +153,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	health := &server.Health{}
+	debugMux := debugHandler()
+	var fault func() bool
+	if faultHook != nil {
+		fault = faultHook(debugMux, log)
+	}
 	handler := server.New(server.Config{
 		Service:      "ml-inference",
 		Version:      version,
@@ -166,6 +171,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Logger:  log,
 		Tracer:  tracing.Provider,
 		Health:  health,
+		Fault:   fault,
 	})
 
 	ln, err := net.Listen("tcp", o.addr)
@@ -214,7 +220,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return fmt.Errorf("listen on -debug-addr %s: %w", o.debugAddr, err)
 		}
-		debugSrv := &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 5 * time.Second}
+		debugSrv := &http.Server{Handler: debugMux, ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() { debugSrv.Serve(dbg) })
 		defer debugSrv.Close()
 		log.Info("debug endpoints listening", "addr", dbg.Addr().String())
@@ -244,8 +250,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
+// faultHook is nil in every normal build. Only fault_inject.go, compiled with
+// -tags faultinject for tests, sets it: it mounts the fault switch on the
+// debug mux and returns the per-request decision for server.Deps.Fault.
+var faultHook func(debug *http.ServeMux, log *slog.Logger) func() bool
+
 // debugHandler serves net/http/pprof on its own mux, never on the API port.
-func debugHandler() http.Handler {
+func debugHandler() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -186,6 +186,29 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// inference wraps every inference handler: load shedding, then (test builds
+// only) injected faults. Both run inside observe, so their responses are
+// counted, traced and logged like any other.
+func (s *server) inference(format errorFormat, next http.Handler) http.Handler {
+	return s.shed(format, s.injectFault(format, next))
+}
+
+// injectFault fails the requests Deps.Fault picks with a 500 and the
+// contract's error body. Without Deps.Fault (every production build) it
+// returns next itself: the handler chain is exactly what it was.
+func (s *server) injectFault(format errorFormat, next http.Handler) http.Handler {
+	if s.fault == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.fault() {
+			writeError(w, format, errorf(http.StatusInternalServerError, "fault_injected", "failed on purpose by fault injection (test build)"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // shed refuses inference work beyond the in-flight limit with 503 and
 // Retry-After, so latency stays bounded under overload instead of collapsing.
 func (s *server) shed(format errorFormat, next http.Handler) http.Handler {

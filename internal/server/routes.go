@@ -16,8 +16,8 @@ type route struct {
 func (s *server) apiRoutes() []route {
 	return []route{
 		{"GET", "/{$}", "service, version and endpoints", s.handleRoot()},
-		{"POST", "/predict", "classify one text", s.shed(formatAPI, s.handlePredict())},
-		{"POST", "/predict/batch", "classify 1 to 20 texts", s.shed(formatAPI, s.handlePredictBatch())},
+		{"POST", "/predict", "classify one text", s.inference(formatAPI, s.handlePredict())},
+		{"POST", "/predict/batch", "classify 1 to 20 texts", s.inference(formatAPI, s.handlePredictBatch())},
 		{"GET", "/health", "liveness", s.handleHealth()},
 		{"GET", "/ready", "readiness: a model is loaded and the server is not draining", s.handleReady()},
 		{"GET", "/model/info", "the version a request would get (honours X-Model-Version)", s.handleModelInfo()},
@@ -32,8 +32,8 @@ func (s *server) apiRoutes() []route {
 		{"GET", "/v2/models/{name}/versions/{version}", "OIP model version metadata", s.handleOIPModelMetadata()},
 		{"GET", "/v2/models/{name}/ready", "OIP model readiness", s.handleOIPModelReady()},
 		{"GET", "/v2/models/{name}/versions/{version}/ready", "OIP model version readiness", s.handleOIPModelReady()},
-		{"POST", "/v2/models/{name}/infer", "OIP inference (BYTES input of texts)", s.shed(formatOIP, s.handleOIPInfer())},
-		{"POST", "/v2/models/{name}/versions/{version}/infer", "OIP inference on a version", s.shed(formatOIP, s.handleOIPInfer())},
+		{"POST", "/v2/models/{name}/infer", "OIP inference (BYTES input of texts)", s.inference(formatOIP, s.handleOIPInfer())},
+		{"POST", "/v2/models/{name}/versions/{version}/infer", "OIP inference on a version", s.inference(formatOIP, s.handleOIPInfer())},
 	}
 }
 

@@ -66,6 +66,10 @@ type Deps struct {
 	Tracer  trace.TracerProvider
 	Health  *Health
 	Now     func() time.Time // nil: time.Now
+	// Fault, when set, is asked once per inference request whether to fail
+	// it with a 500. Only test builds set it (cmd/ml-inference built with
+	// -tags faultinject, internal/fault); nil leaves the handlers untouched.
+	Fault func() bool
 }
 
 type server struct {
@@ -78,6 +82,7 @@ type server struct {
 	propagator propagation.TextMapPropagator
 	health     *Health
 	now        func() time.Time
+	fault      func() bool
 	inFlight   atomic.Int64
 	endpoints  []endpointEntry
 }
@@ -101,6 +106,7 @@ func newServer(cfg Config, deps Deps) *server {
 		propagator: telemetry.Propagator(),
 		health:     deps.Health,
 		now:        deps.Now,
+		fault:      deps.Fault,
 	}
 	if s.now == nil {
 		s.now = time.Now

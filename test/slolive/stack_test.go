@@ -1,0 +1,390 @@
+package slolive
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// This file runs the real processes (ml-inference, VictoriaMetrics, vmalert),
+// drives load and reads their HTTP APIs. slolive_test.go holds the checks.
+
+var repoRoot = filepath.Join("..", "..")
+
+// apiClient reads the processes' HTTP APIs; none of them should take long.
+var apiClient = &http.Client{Timeout: 10 * time.Second}
+
+// toolBin returns the path in env, or fails naming the command that builds it.
+func toolBin(t *testing.T, env, tool string) string {
+	t.Helper()
+	p := os.Getenv(env)
+	if p == "" {
+		t.Fatalf("%s is not set: run `make test`, or export %s=$(hack/tools.sh path %s)", env, env, tool)
+	}
+	return p
+}
+
+// proc is a running child process whose output goes to a file.
+type proc struct {
+	name, log string
+	noise     string // log lines containing it are left out of tails
+	cmd       *exec.Cmd
+	exited    chan struct{}
+}
+
+// startProc starts bin with args, stdout and stderr to <dir>/<name>.log. At
+// cleanup it stops the process (SIGTERM, then SIGKILL after 5 s) and, if the
+// test failed, prints the tail of the log.
+func startProc(t *testing.T, dir, name string, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, log: filepath.Join(dir, name+".log"), exited: make(chan struct{})}
+	out, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = out, out
+	p.cmd.Env = append(os.Environ(), env...)
+	if err := p.cmd.Start(); err != nil {
+		out.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.cmd.Wait()
+		out.Close()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(5 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("--- last lines of %s (%s):\n%s", name, p.log, p.tail(40))
+		}
+	})
+	return p
+}
+
+func (p *proc) tail(n int) string {
+	data, _ := os.ReadFile(p.log)
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if p.noise == "" || !strings.Contains(l, p.noise) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitLog waits until the process has logged a line matching re and returns
+// the first submatch.
+func (p *proc) waitLog(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		data, _ := os.ReadFile(p.log)
+		if m := re.FindSubmatch(data); m != nil {
+			return string(m[1])
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("%s exited before logging %q:\n%s", p.name, re, p.tail(40))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not log %q within 30 s:\n%s", p.name, re, p.tail(40))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// VictoriaMetrics and vmalert both log this line (lib/httpserver).
+var vmListening = regexp.MustCompile(`started server at (http://[0-9.]+:[0-9]+)/`)
+
+// waitHealthy polls base+"/health" until it answers 200.
+func waitHealthy(t *testing.T, p *proc, base string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := apiClient.Get(base + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not healthy at %s after 30 s (last error %v):\n%s", p.name, base, err, p.tail(40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// buildMLInference builds the server with the test-only fault switch.
+func buildMLInference(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "ml-inference")
+	build := exec.Command("go", "build", "-tags", "faultinject", "-o", bin, "./cmd/ml-inference")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags faultinject ./cmd/ml-inference: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// server is one ml-inference process: its API and its debug listener.
+type server struct {
+	*proc
+	api, debug string // base URLs
+}
+
+var (
+	apiListening   = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+	debugListening = regexp.MustCompile(`"msg":"debug endpoints listening","addr":"([^"]+)"`)
+)
+
+func startServer(t *testing.T, dir, bin, name string) *server {
+	t.Helper()
+	p := startProc(t, dir, name, []string{"OTEL_TRACES_EXPORTER=none"}, bin,
+		"--addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0",
+		"--models-dir", filepath.Join(repoRoot, "models"), "--drain-delay", "0s")
+	p.noise = `"msg":"request"` // one access line per request: counted by the load instead
+	s := &server{proc: p}
+	s.api = "http://" + p.waitLog(t, apiListening)
+	s.debug = "http://" + p.waitLog(t, debugListening)
+	return s
+}
+
+// setErrorRate flips the fault switch (PUT /debug/fault).
+func (s *server) setErrorRate(t *testing.T, rate float64) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, s.debug+"/debug/fault?error_rate="+strconv.FormatFloat(rate, 'f', -1, 64), nil)
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT /debug/fault?error_rate=%v on %s: %d %s", rate, s.name, resp.StatusCode, body)
+	}
+}
+
+// load sends POST /predict at a steady rate from a few workers and counts
+// what came back, as a client sees it.
+type load struct {
+	sent, ok, errors5xx, other atomic.Int64
+	first5xx                   atomic.Int64 // unix nanoseconds of the first 5xx response; 0: none yet
+	firstOther                 atomic.Value // string: the first unexpected outcome
+	stop                       chan struct{}
+	wg                         sync.WaitGroup
+}
+
+var texts = []string{
+	`{"text":"The battery is great but the screen is dim"}`,
+	`{"text":"I love this phone"}`,
+	`{"text":"Terrible support, never again"}`,
+	`{"text":"The box is blue"}`,
+}
+
+func startLoad(t *testing.T, base string, perSecond, workers int) *load {
+	l := &load{stop: make(chan struct{})}
+	client := &http.Client{
+		Timeout:   5 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: workers},
+	}
+	tokens := make(chan int, workers)
+	l.wg.Go(func() {
+		tick := time.NewTicker(time.Second / time.Duration(perSecond))
+		defer tick.Stop()
+		defer close(tokens)
+		for i := 0; ; i++ {
+			select {
+			case <-l.stop:
+				return
+			case <-tick.C:
+				select {
+				case tokens <- i:
+				default: // every worker busy: drop the tick, keep the pace
+				}
+			}
+		}
+	})
+	for range workers {
+		l.wg.Go(func() {
+			for i := range tokens {
+				l.sent.Add(1)
+				resp, err := client.Post(base+"/predict", "application/json", strings.NewReader(texts[i%len(texts)]))
+				if err != nil {
+					l.other.Add(1)
+					l.firstOther.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch {
+				case resp.StatusCode == 200:
+					l.ok.Add(1)
+				case resp.StatusCode >= 500:
+					l.errors5xx.Add(1)
+					l.first5xx.CompareAndSwap(0, time.Now().UnixNano())
+				default:
+					l.other.Add(1)
+					l.firstOther.CompareAndSwap(nil, resp.Status)
+				}
+			}
+		})
+	}
+	t.Cleanup(l.halt)
+	return l
+}
+
+func (l *load) halt() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}
+
+func (l *load) String() string {
+	s := fmt.Sprintf("%d sent, %d ok, %d 5xx", l.sent.Load(), l.ok.Load(), l.errors5xx.Load())
+	if n := l.other.Load(); n > 0 {
+		s += fmt.Sprintf(", %d other (first: %v)", n, l.firstOther.Load())
+	}
+	return s
+}
+
+// getJSON GETs base+path with query params and decodes a Prometheus-style
+// {"status":"success","data":...} answer into data.
+func getJSON(ctx context.Context, base, path string, params url.Values, data any) error {
+	u := base + path
+	if len(params) > 0 {
+		u += "?" + params.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	var env struct {
+		Status string          `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || resp.StatusCode != 200 || env.Status != "success" {
+		return fmt.Errorf("GET %s: %d %s", u, resp.StatusCode, bytes.TrimSpace(body))
+	}
+	return json.Unmarshal(env.Data, data)
+}
+
+// sample is one series of an instant query result.
+type sample struct {
+	Metric map[string]string
+	Value  float64
+}
+
+// query runs an instant query on VictoriaMetrics' Prometheus API.
+func query(ctx context.Context, vm, q string) ([]sample, error) {
+	var data struct {
+		Result []struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		} `json:"result"`
+	}
+	if err := getJSON(ctx, vm, "/api/v1/query", url.Values{"query": {q}}, &data); err != nil {
+		return nil, err
+	}
+	out := make([]sample, 0, len(data.Result))
+	for _, r := range data.Result {
+		s, _ := r.Value[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("query %s: value %v: %w", q, r.Value, err)
+		}
+		out = append(out, sample{Metric: r.Metric, Value: v})
+	}
+	return out, nil
+}
+
+// alert is one entry of vmalert's /api/v1/alerts.
+type alert struct {
+	Name     string            `json:"name"`
+	State    string            `json:"state"` // pending or firing
+	Value    string            `json:"value"`
+	Labels   map[string]string `json:"labels"`
+	ActiveAt time.Time         `json:"activeAt"`
+}
+
+func (a alert) String() string {
+	return fmt.Sprintf("%s{severity=%q,namespace=%q} %s since %s (value %s)", a.Name, a.Labels["severity"], a.Labels["namespace"], a.State, a.ActiveAt.Format("15:04:05.000"), a.Value)
+}
+
+// alerts lists the pending and firing alerts of one vmalert.
+func alerts(ctx context.Context, vmalert string) ([]alert, error) {
+	var data struct {
+		Alerts []alert `json:"alerts"`
+	}
+	err := getJSON(ctx, vmalert, "/api/v1/alerts", nil, &data)
+	return data.Alerts, err
+}
+
+// ruleErrors lists the rules of one vmalert whose last evaluation failed,
+// and how many rules were evaluated since `since`.
+func ruleErrors(ctx context.Context, vmalert string, since time.Time) (errs []string, evaluated int, err error) {
+	var data struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Name           string    `json:"name"`
+				LastError      string    `json:"lastError"`
+				LastEvaluation time.Time `json:"lastEvaluation"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := getJSON(ctx, vmalert, "/api/v1/rules", nil, &data); err != nil {
+		return nil, 0, err
+	}
+	for _, g := range data.Groups {
+		for _, r := range g.Rules {
+			if r.LastError != "" {
+				errs = append(errs, fmt.Sprintf("%s/%s: %s", g.Name, r.Name, r.LastError))
+			}
+			if r.LastEvaluation.After(since) {
+				evaluated++
+			}
+		}
+	}
+	return errs, evaluated, nil
+}
