@@ -142,14 +142,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			log.Warn("traffic names a version that is not loaded; its share goes to the others", "version", w.Version)
 		}
 	}
-	metrics.SetServing(models.Current().Len(), rt.Split(models.Current()))
+	metrics.SetServing(models.Current().Versions(), rt.Split(models.Current()))
 	models.OnReload = func(err error) {
 		result := "success"
 		if err != nil {
 			result = "failure"
 		}
 		metrics.Reloads.WithLabelValues(result).Inc()
-		metrics.SetServing(models.Current().Len(), rt.Split(models.Current()))
+		metrics.SetServing(models.Current().Versions(), rt.Split(models.Current()))
 	}
 
 	health := &server.Health{}

@@ -190,8 +190,13 @@ func newRequestID() string {
 // only) injected faults. Both run inside observe, so their responses are
 // counted, traced and logged like any other.
 func (s *server) inference(format errorFormat, next http.Handler) http.Handler {
-	return s.shed(format, s.injectFault(format, next))
+	return inferenceHandler{s.shed(format, s.injectFault(format, next))}
 }
+
+// inferenceHandler marks the routes that serve inference (user traffic the
+// SLOs count), so routes() can list their endpoints for
+// telemetry.Metrics.InitErrorSeries.
+type inferenceHandler struct{ http.Handler }
 
 // injectFault fails the requests Deps.Fault picks with a 500 and the
 // contract's error body. Without Deps.Fault (every production build) it

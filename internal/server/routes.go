@@ -40,6 +40,7 @@ func (s *server) apiRoutes() []route {
 // routes registers every route, a JSON 405 for the other methods on each
 // path, and a JSON 404 for everything else.
 func (s *server) routes(mux *http.ServeMux) {
+	var inference []string
 	for _, rt := range s.apiRoutes() {
 		path := rt.path
 		if path == "/{$}" {
@@ -48,7 +49,11 @@ func (s *server) routes(mux *http.ServeMux) {
 		s.endpoints = append(s.endpoints, endpointEntry{rt.method, path, rt.summary})
 		mux.Handle(rt.method+" "+rt.path, rt.handler)
 		mux.Handle(rt.path, methodNotAllowed(rt.method, oipPath(rt.path)))
+		if _, ok := rt.handler.(inferenceHandler); ok {
+			inference = append(inference, endpointLabel(rt.path))
+		}
 	}
+	s.metrics.InitErrorSeries(inference)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		format := formatAPI
 		if oipPath(r.URL.Path) {

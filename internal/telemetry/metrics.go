@@ -5,6 +5,7 @@ package telemetry
 
 import (
 	"runtime"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -31,6 +32,10 @@ type Metrics struct {
 	ModelsLoaded  prometheus.Gauge         // model_versions_loaded
 	Reloads       *prometheus.CounterVec   // model_reloads_total{result}
 	TrafficWeight *prometheus.GaugeVec     // model_traffic_weight_percent{version}
+
+	mu                 sync.Mutex
+	inferenceEndpoints []string // InitErrorSeries
+	versions           []string // loaded, from SetServing
 }
 
 // BuildInfo describes the running binary.
@@ -102,12 +107,50 @@ func NewMetrics(build BuildInfo) *Metrics {
 	return m
 }
 
-// SetServing publishes how many versions are loaded and the traffic share of
-// each; call it at start and after every reload.
-func (m *Metrics) SetServing(loaded int, split map[string]float64) {
-	m.ModelsLoaded.Set(float64(loaded))
+// SetServing publishes which versions are loaded and the traffic share of
+// each, and creates the server-error series of every loaded version (see
+// InitErrorSeries); call it at start and after every reload.
+func (m *Metrics) SetServing(versions []string, split map[string]float64) {
+	m.ModelsLoaded.Set(float64(len(versions)))
 	m.TrafficWeight.Reset()
 	for v, pct := range split {
 		m.TrafficWeight.WithLabelValues(v).Set(pct)
+	}
+	m.mu.Lock()
+	m.versions = append([]string(nil), versions...)
+	m.mu.Unlock()
+	m.initErrorSeries()
+}
+
+// ErrorStatuses are the server errors ml-inference answers inference
+// requests with: 500 (a failure) and 503 (shed, or no model loaded).
+var ErrorStatuses = []string{"500", "503"}
+
+// InitErrorSeries records the inference endpoints (route patterns) whose
+// server-error series are created at 0 before any error happens, for model
+// version "none" (errors before a version is chosen) and every loaded
+// version. A series that first appears with an outage has no past, and
+// VictoriaMetrics' rate() over a window then divides its increase by the
+// series' own short life rather than by the window: every window, 3 days
+// included, would read the outage's current error rate, and slow-burn
+// tickets would fire on a short blip. Created at 0 and scraped from then on,
+// the series behave as the SLO maths expects (docs/performance.md, the SLO
+// live run).
+func (m *Metrics) InitErrorSeries(endpoints []string) {
+	m.mu.Lock()
+	m.inferenceEndpoints = append([]string(nil), endpoints...)
+	m.mu.Unlock()
+	m.initErrorSeries()
+}
+
+func (m *Metrics) initErrorSeries() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.inferenceEndpoints {
+		for _, v := range append([]string{"none"}, m.versions...) {
+			for _, status := range ErrorStatuses {
+				m.Requests.WithLabelValues(e, status, v)
+			}
+		}
 	}
 }

@@ -18,9 +18,13 @@
 //     needs 14.4 times on 5m and 1h, or 6 times on 30m and 6h).
 //   - ml-inference-outage is healthy for the first phase; no alert may be
 //     pending or firing for it meanwhile, although the other namespace pages
-//     (an incident in one environment must never page another). Then it fails
-//     every request; the availability page must fire within 2 minutes of the
-//     first failed request. That time, the MTTD, is printed as a SLO_MTTD line.
+//     (an incident in one environment must never page another). It also gets
+//     7 hours of healthy history, imported into VictoriaMetrics
+//     (importHistory), so its 1h and 6h windows hold what they would in
+//     production: the outage must burn through an hour of successes before
+//     the 1h SLI crosses the page threshold. Then it fails every request; the
+//     availability page must fire within 2 minutes of the first failed
+//     request. That time, the MTTD, is printed as a SLO_MTTD line.
 //
 // A planted rules file, evaluated by a second vmalert on the same data,
 // proves each check can fail: its availability SLI counts 2xx as errors (the
@@ -31,10 +35,10 @@
 //
 // The pipeline's timings are compressed for `make test` (scrape 1 s,
 // evaluation 2 s, evaluation delay 1 s). SLOLIVE_TIMINGS=production runs the
-// same phases with the shipped ones instead (infrastructure/base/
-// observability: scrape 15 s, evaluation 30 s, upstream's default evaluation
-// delay and VictoriaMetrics latency offset of 30 s), without the planted
-// checks; it takes a few minutes.
+// same phases with the shipped ones instead, read from the rendered
+// manifests of infrastructure/base/observability (vmagent's scrape_interval,
+// vmalert's -evaluationInterval and -rule.evalDelay, VictoriaMetrics'
+// -search.latencyOffset), without the planted checks; it takes a few minutes.
 package slolive
 
 import (
@@ -75,7 +79,13 @@ const (
 	mttdGoal = 2 * time.Minute
 
 	perSecond = 40 // /predict requests per second per server (80 in all: 2 cores)
-	workers   = 4
+
+	// history is the healthy past imported for the outage namespace before
+	// its outage (importHistory): longer than the longest page window (6h),
+	// so every page condition sees a production-like denominator.
+	history     = 7 * time.Hour
+	historyStep = 15 * time.Second
+	workers     = 4
 
 	pageAvailability = "MLInferenceAvailabilityBudgetBurn"
 	pagePrediction   = "MLInferencePredictionErrorBudgetBurn"
@@ -93,10 +103,7 @@ type timings struct {
 	evalDelay time.Duration // vmalert -rule.evalDelay = VictoriaMetrics -search.latencyOffset (upstream: keep them equal)
 }
 
-var (
-	testTimings       = timings{name: "test", scrape: time.Second, eval: 2 * time.Second, evalDelay: time.Second}
-	productionTimings = timings{name: "production", scrape: 15 * time.Second, eval: 30 * time.Second, evalDelay: 30 * time.Second}
-)
+var testTimings = timings{name: "test", scrape: time.Second, eval: 2 * time.Second, evalDelay: time.Second}
 
 func (tm timings) String() string {
 	return fmt.Sprintf("timings=%s scrape_interval=%s evaluation_interval=%s eval_delay=%s", tm.name, tm.scrape, tm.eval, tm.evalDelay)
@@ -118,7 +125,7 @@ func TestSLOLiveRun(t *testing.T) {
 	switch os.Getenv("SLOLIVE_TIMINGS") {
 	case "", "test":
 	case "production":
-		tm = productionTimings
+		tm = productionTimings(t)
 	default:
 		t.Fatalf("SLOLIVE_TIMINGS=%q: want test (the default) or production", os.Getenv("SLOLIVE_TIMINGS"))
 	}
@@ -156,7 +163,9 @@ scrape_configs:
 		"-storageDataPath="+filepath.Join(dir, "vm-data"),
 		"-retentionPeriod=1d",
 		"-promscrape.config="+scrapeFile,
-		"-search.latencyOffset="+tm.evalDelay.String())
+		"-search.latencyOffset="+tm.evalDelay.String(),
+		// The imported history must not be hidden by results cached before it.
+		"-search.disableCache")
 	vm := vmProc.waitLog(t, vmListening)
 	waitHealthy(t, vmProc, vm)
 
@@ -196,6 +205,28 @@ scrape_configs:
 	loadStart := time.Now()
 	lp := startLoad(t, partial.api, perSecond, workers)
 	lo := startLoad(t, outage.api, perSecond, workers)
+	// The outage namespace gets 7 hours of healthy history as soon as
+	// VictoriaMetrics has its first live sample (importHistory).
+	// Its /predict successes at the load's rate, its error series (which
+	// ml-inference creates at 0) at 0.
+	historyMatch := fmt.Sprintf(`inference_requests_total{namespace=%q,endpoint="/predict"}`, nsOutage)
+	healthy := func(labels map[string]string) float64 {
+		if labels["status"] == "200" {
+			return perSecond
+		}
+		return 0
+	}
+	for {
+		n, err := importHistory(ctx, vm, historyMatch, history, historyStep, healthy)
+		if err == nil {
+			t.Logf("imported %d samples: %s of healthy history for %s at %d requests/s", n, history, nsOutage, perSecond)
+			break
+		}
+		if time.Since(loadStart) > 3*tm.scrape+tm.evalDelay+10*time.Second {
+			t.Fatalf("importing %s's history: %v", nsOutage, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	var partialPaged, plantedPaged time.Time
 	var plantedQuiet error
 	for {
