@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/ml-platform/platform/internal/render"
+	"github.com/ml-platform/platform/internal/testtools"
 	"github.com/ml-platform/platform/internal/verify"
 )
 
@@ -25,15 +25,7 @@ const policyCount = 5
 
 func kyvernoBin(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("KYVERNO_BIN")
-	if bin == "" {
-		t.Fatal("KYVERNO_BIN is not set: these tests run the pinned Kyverno CLI. Run hack/kyverno.sh, or " +
-			"KYVERNO_BIN=\"$(hack/tools.sh path kyverno)\" go test ./internal/policy (the first build takes ~12 min on 2 cores)")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("KYVERNO_BIN=%s: %v", bin, err)
-	}
-	return bin
+	return testtools.Bin(t, "KYVERNO_BIN", "kyverno")
 }
 
 func bundle(t *testing.T) []render.Object {

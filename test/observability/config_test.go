@@ -24,17 +24,14 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ml-platform/platform/internal/render"
+	"github.com/ml-platform/platform/internal/testtools"
 )
 
 var stack = filepath.Join("..", "..", "infrastructure", "base", "observability")
 
 func tool(t *testing.T, env, name string) string {
 	t.Helper()
-	p := os.Getenv(env)
-	if p == "" {
-		t.Fatalf("%s is not set: run `make test`, or export %s=$(hack/tools.sh path %s)", env, env, name)
-	}
-	return p
+	return testtools.Bin(t, env, name)
 }
 
 func run(bin string, args ...string) (string, error) {

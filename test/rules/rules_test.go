@@ -9,17 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ml-platform/platform/internal/testtools"
 )
 
 var generated = filepath.Join("..", "..", "infrastructure", "base", "observability", "rules", "ml-inference-slos.yaml")
 
 func tool(t *testing.T, env string) string {
 	t.Helper()
-	p := os.Getenv(env)
-	if p == "" {
-		t.Fatalf("%s is not set: run `make test`, or export %s=$(hack/tools.sh path %s)", env, env, map[string]string{"PROMTOOL_BIN": "promtool", "VMALERT_BIN": "vmalert"}[env])
-	}
-	return p
+	return testtools.Bin(t, env, map[string]string{"PROMTOOL_BIN": "promtool", "VMALERT_BIN": "vmalert"}[env])
 }
 
 func checkers(t *testing.T) map[string]func(file string) *exec.Cmd {

@@ -19,15 +19,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ml-platform/platform/internal/testtools"
 )
 
 func gitleaks(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("GITLEAKS_BIN")
-	if bin == "" {
-		t.Fatal("GITLEAKS_BIN is not set: run hack/secrets.sh, or export GITLEAKS_BIN=$(hack/tools.sh path gitleaks)")
-	}
-	return bin
+	return testtools.Bin(t, "GITLEAKS_BIN", "gitleaks")
 }
 
 // repo creates a Git repository with one commit per map, each writing (or,

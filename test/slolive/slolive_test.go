@@ -52,6 +52,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ml-platform/platform/internal/testtools"
 )
 
 const (
@@ -130,8 +132,8 @@ func TestSLOLiveRun(t *testing.T) {
 		t.Fatalf("SLOLIVE_TIMINGS=%q: want test (the default) or production", os.Getenv("SLOLIVE_TIMINGS"))
 	}
 	withPlanted := tm == testTimings
-	vmBin := toolBin(t, "VICTORIA_METRICS_BIN", "victoria-metrics")
-	vmalertBin := toolBin(t, "VMALERT_BIN", "vmalert")
+	vmBin := testtools.Bin(t, "VICTORIA_METRICS_BIN", "victoria-metrics")
+	vmalertBin := testtools.Bin(t, "VMALERT_BIN", "vmalert")
 	dir := t.TempDir()
 	began := time.Now()
 

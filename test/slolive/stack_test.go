@@ -29,16 +29,6 @@ var repoRoot = filepath.Join("..", "..")
 // apiClient reads the processes' HTTP APIs; none of them should take long.
 var apiClient = &http.Client{Timeout: 10 * time.Second}
 
-// toolBin returns the path in env, or fails naming the command that builds it.
-func toolBin(t *testing.T, env, tool string) string {
-	t.Helper()
-	p := os.Getenv(env)
-	if p == "" {
-		t.Fatalf("%s is not set: run `make test`, or export %s=$(hack/tools.sh path %s)", env, env, tool)
-	}
-	return p
-}
-
 // proc is a running child process whose output goes to a file.
 type proc struct {
 	name, log string

@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ml-platform/platform/internal/testtools"
 )
 
 // receiverBudget is the seed's bar: a span is at the receiver within 10 s of
@@ -195,12 +197,7 @@ type collector struct {
 
 func collectorBin(t *testing.T) string {
 	t.Helper()
-	p := os.Getenv("OTELCOL_BIN")
-	if p == "" {
-		t.Fatal("OTELCOL_BIN is not set: run `make test`, or export OTELCOL_BIN=$(hack/tools.sh path otelcol) " +
-			"(an OpenTelemetry Collector built from tools/otelcol)")
-	}
-	return p
+	return testtools.Bin(t, "OTELCOL_BIN", "otelcol")
 }
 
 const collectorConfig = `receivers:
