@@ -19,7 +19,8 @@
 # secret scanner behind hack/secrets.sh), promtool (tools/promtool: Prometheus'
 # rule checker), victoria-metrics, vmalert and vmagent (all tools/victoriametrics:
 # the single-node VictoriaMetrics server, its rule evaluator and its scraper),
-# amtool (tools/alertmanager: Alertmanager's config checker), otelcol
+# amtool (tools/alertmanager: Alertmanager's config checker), helm
+# (tools/helm: renders the pinned upstream charts for test/charts), otelcol
 # (tools/otelcol: an OpenTelemetry Collector with the OTLP receiver, the file
 # exporter and the gateway's components, binary otelcol-platform).
 #
@@ -89,6 +90,13 @@ tool_spec() {
     bin=$1
     eta="~1 min on 2 cores"
     ;;
+  helm)
+    mod_dir=tools/helm
+    pin=helm.sh/helm/v3
+    pkg=helm.sh/helm/v3/cmd/helm
+    bin=helm
+    eta="~5 min on 2 cores"
+    ;;
   amtool)
     mod_dir=tools/alertmanager
     pin=github.com/prometheus/alertmanager
@@ -105,7 +113,7 @@ tool_spec() {
     bin=otelcol-platform
     eta="~2 min on 2 cores"
     ;;
-  *) die "unknown tool '$1' (known: kube-apiserver etcd kyverno gitleaks promtool victoria-metrics vmalert vmagent amtool otelcol; or kubebuilder-assets, crds, path TOOL, list)" ;;
+  *) die "unknown tool '$1' (known: kube-apiserver etcd kyverno gitleaks promtool victoria-metrics vmalert vmagent amtool helm otelcol; or kubebuilder-assets, crds, path TOOL, list)" ;;
   esac
   version="$(gomod_version "$repo/$mod_dir/go.mod" "$pin")"
   [[ -n "$version" ]] || die "$1: no 'require $pin vX.Y.Z' in $mod_dir/go.mod"
@@ -127,6 +135,10 @@ tool_spec() {
     [[ "$minor" =~ ^3[0-9][0-9]$ ]] || die "promtool: cannot map module version $version to a Prometheus 3.x release"
     ldflags+=" -X github.com/prometheus/common/version.Version=3.$((10#${minor:1})).$patch"
     ldflags+=" -X github.com/prometheus/common/version.Branch=HEAD"
+  fi
+  if [[ "$1" == helm ]]; then
+    # What upstream's Makefile stamps, so `helm version` names the release.
+    ldflags+=" -X helm.sh/helm/v3/internal/version.version=$version"
   fi
   if [[ "$1" == amtool ]]; then
     # What upstream's build (promu) stamps, so `amtool --version` names the release.
@@ -313,6 +325,7 @@ list)
   echo vmalert
   echo vmagent
   echo amtool
+  echo helm
   echo otelcol
   ;;
 *)
