@@ -29,11 +29,6 @@ import (
 
 var stack = filepath.Join("..", "..", "infrastructure", "base", "observability")
 
-func tool(t *testing.T, env, name string) string {
-	t.Helper()
-	return testtools.Bin(t, env, name)
-}
-
 func run(bin string, args ...string) (string, error) {
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	return string(out), err
@@ -59,7 +54,7 @@ func plant(t *testing.T, file, old, new string) string {
 // TestVMAgentScrapeConfig: vmagent -dryRun parses the scrape configuration
 // strictly (unknown fields are errors) and exits.
 func TestVMAgentScrapeConfig(t *testing.T) {
-	vmagent := tool(t, "VMAGENT_BIN", "vmagent")
+	vmagent := testtools.Bin(t, "VMAGENT_BIN", "vmagent")
 	file := filepath.Join(stack, "vmagent", "scrape.yaml")
 	check := func(f string) (string, error) {
 		return run(vmagent, "-dryRun", "-promscrape.config="+f, "-promscrape.config.strictParse")
@@ -76,7 +71,7 @@ func TestVMAgentScrapeConfig(t *testing.T) {
 // TestAlertmanagerRouting: amtool accepts the configuration, and an alert of
 // each severity reaches its receiver (page, ticket; anything else: default).
 func TestAlertmanagerRouting(t *testing.T) {
-	amtool := tool(t, "AMTOOL_BIN", "amtool")
+	amtool := testtools.Bin(t, "AMTOOL_BIN", "amtool")
 	file := filepath.Join(stack, "alertmanager", "alertmanager.yaml")
 	if out, err := run(amtool, "check-config", file); err != nil {
 		t.Fatalf("amtool check-config %s: %v\n%s", file, err, out)
@@ -113,7 +108,7 @@ var gatewayConfig = filepath.Join(stack, "otel-collector", "config.yaml")
 // is removed from a copy before `validate`, and its policies are checked as
 // data instead.
 func TestCollectorGatewayConfig(t *testing.T) {
-	otelcol := tool(t, "OTELCOL_BIN", "otelcol")
+	otelcol := testtools.Bin(t, "OTELCOL_BIN", "otelcol")
 	data, err := os.ReadFile(gatewayConfig)
 	if err != nil {
 		t.Fatal(err)
