@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -20,16 +19,7 @@ func TestDefaultBuildHasNoFaultSwitch(t *testing.T) {
 		t.Fatal("faultHook is set in a build without the faultinject tag")
 	}
 	p := start(t, "--models-dir", repoModels, "--debug-addr", "127.0.0.1:0")
-	var debugAddr string
-	for _, l := range strings.Split(p.logs.String(), "\n") {
-		var line struct{ Msg, Addr string }
-		if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "debug endpoints listening" {
-			debugAddr = line.Addr
-		}
-	}
-	if debugAddr == "" {
-		t.Fatalf("no debug listener in the logs:\n%s", p.logs)
-	}
+	debugAddr := p.DebugAddr
 	client := &http.Client{}
 	status := func(method, url string, body string) int {
 		t.Helper()
@@ -51,7 +41,7 @@ func TestDefaultBuildHasNoFaultSwitch(t *testing.T) {
 		}
 	}
 	for range 20 {
-		if got := status("POST", p.url("/predict"), `{"text":"fine"}`); got != 200 {
+		if got := status("POST", p.URL("/predict"), `{"text":"fine"}`); got != 200 {
 			t.Fatalf("/predict after PUT /debug/fault: %d", got)
 		}
 	}

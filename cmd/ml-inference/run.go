@@ -174,9 +174,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Fault:   fault,
 	})
 
+	// Every listener is opened before anything starts serving: a port that is
+	// taken fails start-up with a clear error and a non-zero exit, instead of
+	// leaving a half-started process that serves but can never shut down.
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.addr, err)
+		return fmt.Errorf("listen on -addr %s: %w", o.addr, err)
+	}
+	defer ln.Close()
+	var dbg net.Listener
+	if o.debugAddr != "" {
+		if dbg, err = net.Listen("tcp", o.debugAddr); err != nil {
+			return fmt.Errorf("listen on -debug-addr %s: %w", o.debugAddr, err)
+		}
+		defer dbg.Close()
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -195,6 +206,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
+	if dbg != nil {
+		debugSrv := &http.Server{Handler: debugMux, ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() { debugSrv.Serve(dbg) })
+		defer debugSrv.Close()
+		log.Info("debug endpoints listening", "addr", dbg.Addr().String())
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -205,7 +222,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			case <-bgCtx.Done():
 				return
 			case <-hup:
-				if _, err := models.Reload(bgCtx); err != nil {
+				if err := models.Reload(bgCtx); err != nil {
 					log.Error("model reload on SIGHUP failed; still serving the previous versions", "err", err)
 				}
 			}
@@ -213,17 +230,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	if o.watchInterval > 0 {
 		wg.Go(func() { models.Watch(bgCtx, o.watchInterval) })
-	}
-
-	if o.debugAddr != "" {
-		dbg, err := net.Listen("tcp", o.debugAddr)
-		if err != nil {
-			return fmt.Errorf("listen on -debug-addr %s: %w", o.debugAddr, err)
-		}
-		debugSrv := &http.Server{Handler: debugMux, ReadHeaderTimeout: 5 * time.Second}
-		wg.Go(func() { debugSrv.Serve(dbg) })
-		defer debugSrv.Close()
-		log.Info("debug endpoints listening", "addr", dbg.Addr().String())
 	}
 
 	log.Info("listening", "addr", ln.Addr().String(), "version", version, "models", models.Current().Versions(),

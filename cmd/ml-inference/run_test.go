@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,96 +16,20 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ml-platform/platform/internal/inferencetest"
 )
 
-// binary is ml-inference built once for the tests that send real signals.
-var binary string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ml-inference-test")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "ml-inference")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build ml-inference:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(inferencetest.Main(m)) }
 
 var repoModels = filepath.Join("..", "..", "models")
 
-// process is a running ml-inference binary.
-type process struct {
-	cmd  *exec.Cmd
-	addr string
-	logs *lines
-	done chan error
-}
-
-// lines collects stdout lines as they come.
-type lines struct {
-	mu  sync.Mutex
-	all []string
-}
-
-func (l *lines) add(s string) {
-	l.mu.Lock()
-	l.all = append(l.all, s)
-	l.mu.Unlock()
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.all, "\n")
-}
-
-// start runs the binary and waits for its "listening" line.
-func start(t *testing.T, args ...string) *process {
+// start runs the real binary (built once by inferencetest) and waits until it
+// listens.
+func start(t *testing.T, args ...string) *inferencetest.Process {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, logs: &lines{}, done: make(chan error, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.logs.add(sc.Text())
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				addr <- line.Addr
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-	})
-	select {
-	case p.addr = <-addr:
-	case err := <-p.done:
-		t.Fatalf("ml-inference exited before listening: %v\n%s", err, p.logs)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("ml-inference did not start:\n%s", p.logs)
-	}
-	return p
+	return inferencetest.Run(t, inferencetest.Options{Args: args})
 }
-
-func (p *process) url(path string) string { return "http://" + p.addr + path }
 
 // TestSIGTERMDrainsWithoutFailures sends load across a SIGTERM. Clients act
 // like a load balancer: they stop sending new requests shortly after /ready
@@ -128,7 +52,7 @@ func TestSIGTERMDrainsWithoutFailures(t *testing.T) {
 				default:
 				}
 				sent.Add(1)
-				resp, err := client.Post(p.url("/predict"), "application/json", strings.NewReader(`{"text":"great"}`))
+				resp, err := client.Post(p.URL("/predict"), "application/json", strings.NewReader(`{"text":"great"}`))
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
@@ -148,7 +72,7 @@ func TestSIGTERMDrainsWithoutFailures(t *testing.T) {
 	pr, pw := io.Pipe()
 	slow := make(chan int, 1)
 	go func() {
-		resp, err := client.Post(p.url("/predict"), "application/json", pr)
+		resp, err := client.Post(p.URL("/predict"), "application/json", pr)
 		if err != nil {
 			slow <- -1
 			return
@@ -160,13 +84,13 @@ func TestSIGTERMDrainsWithoutFailures(t *testing.T) {
 
 	time.Sleep(300 * time.Millisecond)
 	before := sent.Load()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	// The load balancer's view: /ready turns 503 at once.
 	readyAt := time.Now()
 	for {
-		resp, err := client.Get(p.url("/ready"))
+		resp, err := client.Get(p.URL("/ready"))
 		if err != nil {
 			t.Fatalf("/ready while draining: %v", err)
 		}
@@ -189,13 +113,8 @@ func TestSIGTERMDrainsWithoutFailures(t *testing.T) {
 	if status := <-slow; status != 200 {
 		t.Errorf("in-flight request across shutdown got %d", status)
 	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Errorf("exit: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not exit after draining")
+	if err := p.Wait(10 * time.Second); err != nil {
+		t.Errorf("exit after draining: %v", err)
 	}
 	if failed.Load() != 0 {
 		t.Fatalf("%d of %d requests failed (first: %v)", failed.Load(), sent.Load(), firstErr.Load())
@@ -204,8 +123,8 @@ func TestSIGTERMDrainsWithoutFailures(t *testing.T) {
 		t.Fatal("no requests were sent after SIGTERM; the test proves nothing")
 	}
 	t.Logf("%d requests, %d of them after SIGTERM, 0 failed", sent.Load(), duringDrain)
-	if !strings.Contains(p.logs.String(), `"msg":"stopped"`) {
-		t.Errorf("no clean stop in logs:\n%s", p.logs)
+	if !strings.Contains(p.Logs(), `"msg":"stopped"`) {
+		t.Errorf("no clean stop in logs:\n%s", p.Logs())
 	}
 }
 
@@ -223,7 +142,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(dir, "v2"), os.DirFS(filepath.Join(repoModels, "v2"))); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.Signal(syscall.SIGHUP)
 	waitFor(t, func() bool { return versions(t, p) == "v1,v2" }, "v2 served after SIGHUP")
 }
 
@@ -238,17 +157,17 @@ func TestWatchReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return versions(t, p) == "v1,v2" }, "v2 served after the watcher saw it")
-	metrics := get(t, p.url("/metrics"))
+	metrics := get(t, p.URL("/metrics"))
 	if !strings.Contains(metrics, `model_reloads_total{result="success"}`) || !strings.Contains(metrics, "model_versions_loaded 2") {
 		t.Errorf("reload not visible in metrics")
 	}
 }
 
-func versions(t *testing.T, p *process) string {
+func versions(t *testing.T, p *inferencetest.Process) string {
 	var m struct {
 		Models []struct{ Version string } `json:"models"`
 	}
-	json.Unmarshal([]byte(get(t, p.url("/models"))), &m)
+	json.Unmarshal([]byte(get(t, p.URL("/models"))), &m)
 	var out []string
 	for _, v := range m.Models {
 		out = append(out, v.Version)
@@ -278,6 +197,48 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 	}
 }
 
+// TestTakenDebugPortFailsStartup: with --debug-addr on a port that is already
+// taken, the process must not start serving: it exits at once, non-zero,
+// naming the flag. (It used to serve traffic and then ignore SIGTERM, waiting
+// forever for a server goroutine that was still serving.)
+func TestTakenDebugPortFailsStartup(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	bin, err := inferencetest.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--models-dir", repoModels, "--debug-addr", taken.Addr().String())
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+			t.Fatalf("exit %v, want a non-zero exit code:\n%s", err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("still running 10 s after start with a taken --debug-addr:\n%s", out.String())
+	}
+	if want := "listen on -debug-addr " + taken.Addr().String(); !strings.Contains(out.String(), want) {
+		t.Errorf("output does not say %q:\n%s", want, out.String())
+	}
+	if strings.Contains(out.String(), `"msg":"listening"`) {
+		t.Errorf("it started serving before failing:\n%s", out.String())
+	}
+}
+
 // TestConfigErrors: bad configuration fails at start with a message naming
 // the flag, variable, file or field.
 func TestConfigErrors(t *testing.T) {
@@ -295,6 +256,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--models-dir", filepath.Join(bad, "missing")}, nil, "read model directory"},
 		{[]string{"--models-dir", bad}, nil, `model.json: line 3: field "version"`},
 		{[]string{"--log-level", "loud"}, nil, "log level"},
+		{[]string{"--addr", "256.0.0.1:1"}, nil, "listen on -addr 256.0.0.1:1"},
 		{[]string{"--max-inflight", "0"}, nil, "-max-inflight"},
 		{[]string{"--addr", "127.0.0.1:0"}, map[string]string{"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER"},
 		{[]string{"--addr", "127.0.0.1:0"}, map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"},

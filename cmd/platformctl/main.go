@@ -1,5 +1,5 @@
 // Command platformctl is the operator's CLI: one binary for the platform's
-// jobs. Subcommands today: model evaluate.
+// jobs; run.go lists its subcommands.
 package main
 
 import (

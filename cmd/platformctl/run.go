@@ -18,40 +18,57 @@ import (
 	"github.com/ml-platform/platform/internal/registry"
 )
 
-const usage = `platformctl: the ML platform's operator CLI
-
-Usage:
-  platformctl verify [flags]           render every Kustomize entry point, run the structural checks,
-                                       and validate every object on a real kube-apiserver
-  platformctl diff ENV1 ENV2           what differs between two environments, object by object
-  platformctl bootstrap --repo URL --revision REV [--kubeconfig FILE]
-                                       print (or apply) the root Argo CD Application for a fork
-  platformctl model evaluate [flags]   score every model version on the labelled set;
-                                       --write records the figures in each model.json,
-                                       --check fails when the recorded figures are stale
-  platformctl slo generate [--check]   generate Prometheus SLO recording and burn-rate alert rules
-                                       from config/slos/ with Sloth; --check fails when the
-                                       committed rules are stale
-  platformctl dashboards generate [--check]
-                                       generate the Grafana dashboards (JSON) from internal/dashboards
-                                       and check every query against the exported metrics and SLO
-                                       rules; --check fails when the committed dashboards are stale
-
-Run "platformctl COMMAND -h" for a command's flags.
-`
-
+// command is one subcommand: the words that name it, its synopsis (after the
+// words) and what it does, for the usage text, and the function that runs it.
 type command struct {
-	words []string
-	run   func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+	words    []string
+	synopsis string
+	summary  string
+	run      func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
 }
 
+// commands is every subcommand; the usage text is made from it.
 var commands = []command{
-	{[]string{"model", "evaluate"}, modelEvaluate},
-	{[]string{"slo", "generate"}, sloGenerate},
-	{[]string{"dashboards", "generate"}, dashboardsGenerate},
-	{[]string{"verify"}, verifyCmd},
-	{[]string{"diff"}, diffCmd},
-	{[]string{"bootstrap"}, bootstrapCmd},
+	{[]string{"verify"}, "[flags]", "render every Kustomize entry point, run the checks in order (Kyverno policies, Pod Security, AppProjects, network matrix, ...), and validate every object on a real kube-apiserver", verifyCmd},
+	{[]string{"diff"}, "ENV1 ENV2", "what differs between two environments, object by object", diffCmd},
+	{[]string{"bootstrap"}, "--repo URL --revision REV [--kubeconfig FILE]", "print (or apply) the root Argo CD Application for a fork", bootstrapCmd},
+	{[]string{"model", "evaluate"}, "[flags]", "score every model version on the labelled set; --write records the figures in each model.json, --check fails when the recorded figures are stale", modelEvaluate},
+	{[]string{"slo", "generate"}, "[--check]", "generate Prometheus SLO recording and burn-rate alert rules from config/slos/ with Sloth; --check fails when the committed rules are stale", sloGenerate},
+	{[]string{"dashboards", "generate"}, "[--check]", "generate the Grafana dashboards (JSON) from internal/dashboards and check every query against the exported metrics and SLO rules; --check fails when the committed dashboards are stale", dashboardsGenerate},
+}
+
+// usage is the top-level help, one entry per command.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("platformctl: the ML platform's operator CLI\n\nUsage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  platformctl %s %s\n", strings.Join(c.words, " "), c.synopsis)
+		for _, line := range wrap(c.summary, 88) {
+			fmt.Fprintf(&b, "      %s\n", line)
+		}
+	}
+	b.WriteString("\nRun \"platformctl COMMAND -h\" for a command's flags.\n")
+	return b.String()
+}
+
+// wrap breaks text into lines of at most width characters, at spaces.
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -65,10 +82,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
+	fmt.Fprint(stderr, usage())
 	return fmt.Errorf("unknown command %q", strings.Join(args[:min(len(args), 2)], " "))
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ml-platform/platform/internal/config"
+	"github.com/ml-platform/platform/internal/generate"
 )
 
 const (
@@ -42,32 +42,15 @@ func sloGenerate(ctx context.Context, args []string, getenv func(string) string,
 	if fs.NArg() > 0 {
 		return fmt.Errorf("slo generate: unexpected arguments %q", fs.Args())
 	}
-	want, err := generateSLORules(ctx, *specs)
+	rules, err := generateSLORules(ctx, *specs)
 	if err != nil {
 		return err
 	}
-	if *check {
-		have, err := os.ReadFile(*out)
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s: missing; run `platformctl slo generate`", *out)
-		}
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(have, want) {
-			return fmt.Errorf("%s: stale, differs from what %s generates (line %d); run `platformctl slo generate`", *out, *specs, firstDiffLine(have, want))
-		}
-		fmt.Fprintf(stdout, "%s is up to date with %s\n", *out, *specs)
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(*out, want, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %s from %s\n", *out, *specs)
-	return nil
+	return generate.Output{
+		Files:      []generate.File{{Path: *out, Data: rules}},
+		From:       *specs,
+		Regenerate: "platformctl slo generate",
+	}.Apply(*check, stdout)
 }
 
 // generateSLORules reads every spec in dir (sorted by name) and returns the
@@ -161,14 +144,4 @@ func generateSpec(ctx context.Context, gen *lib.PrometheusSLOGenerator, path str
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return res, nil
-}
-
-func firstDiffLine(a, b []byte) int {
-	la, lb := bytes.Split(a, []byte("\n")), bytes.Split(b, []byte("\n"))
-	for i := range min(len(la), len(lb)) {
-		if !bytes.Equal(la[i], lb[i]) {
-			return i + 1
-		}
-	}
-	return min(len(la), len(lb)) + 1
 }

@@ -4,12 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"reflect"
-	"regexp"
-	"slices"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
 	prommodel "github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 
@@ -48,108 +44,46 @@ func KnownMetrics(rulesFile string) (Known, error) {
 	return k, nil
 }
 
-// ExportedMetrics lists the series names ml-inference exposes on /metrics,
-// from the registry telemetry.NewMetrics builds (instruments, build info, Go
-// and process collectors): a counter is its name, a gauge its name, a
-// histogram its _bucket, _sum and _count, a summary its name, _sum and
-// _count.
-//
-// A vector with no children is described but not gathered, so every vector in
-// telemetry.Metrics first gets one child (with placeholder label values);
-// then every described metric must be among the gathered ones, whose types
-// come from the registry itself.
+// ExportedMetrics lists the series names ml-inference exposes on /metrics:
+// its own instruments, as telemetry.Metrics declares them (whether or not a
+// vector has a child yet), and every family the registry gathers besides
+// them (the Go and process collectors), named by the type the registry
+// reports: a counter or gauge is its name, a histogram its _bucket, _sum and
+// _count, a summary its name, _sum and _count.
 func ExportedMetrics() (Known, error) {
 	m := telemetry.NewMetrics(telemetry.BuildInfo{Version: "dashboards", Revision: "check"})
-	if err := touchVectors(m); err != nil {
-		return nil, err
+	k := Known{}
+	for _, in := range m.Instruments() {
+		for _, s := range in.Series() {
+			k[s] = "ml-inference " + in.Type + " " + in.Name
+		}
 	}
 	families, err := m.Registry.Gather()
-	if err != nil && len(families) == 0 {
+	if err != nil {
 		return nil, fmt.Errorf("gathering the telemetry registry: %w", err)
 	}
-	k := Known{}
-	gathered := map[string]bool{}
 	for _, f := range families {
 		name := f.GetName()
-		gathered[name] = true
 		kind := f.GetType().String() // COUNTER, GAUGE, SUMMARY, UNTYPED, HISTOGRAM, GAUGE_HISTOGRAM
 		from := "ml-inference " + strings.ToLower(kind) + " " + name
+		var suffixes []string
 		switch kind {
 		case "HISTOGRAM":
-			for _, s := range []string{"_bucket", "_sum", "_count"} {
-				k[name+s] = from
-			}
+			suffixes = []string{"_bucket", "_sum", "_count"}
 		case "GAUGE_HISTOGRAM":
-			for _, s := range []string{"_bucket", "_gsum", "_gcount"} {
-				k[name+s] = from
-			}
+			suffixes = []string{"_bucket", "_gsum", "_gcount"}
 		case "SUMMARY":
-			for _, s := range []string{"", "_sum", "_count"} {
+			suffixes = []string{"", "_sum", "_count"}
+		default: // counter (its name already ends in _total), gauge, untyped
+			suffixes = []string{""}
+		}
+		for _, s := range suffixes {
+			if _, ok := k[name+s]; !ok {
 				k[name+s] = from
 			}
-		default: // counter (its name already ends in _total), gauge, untyped
-			k[name] = from
 		}
-	}
-	// Every described metric must have been gathered: otherwise its type,
-	// and so its series names, would be a guess.
-	descs := make(chan *prometheus.Desc)
-	go func() { m.Registry.Describe(descs); close(descs) }()
-	var missing []string
-	for d := range descs {
-		name := descName(d)
-		if name == "" {
-			return nil, fmt.Errorf("telemetry registry: cannot read the name of %s", d)
-		}
-		// The process collector's set depends on the platform (procfs on
-		// Linux, where ml-inference runs); elsewhere some are described and
-		// never collected.
-		if !gathered[name] && !strings.HasPrefix(name, "process_") {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		return nil, fmt.Errorf("telemetry registry: %s described but not gathered (gather error: %v); cannot tell their series names", strings.Join(missing, ", "), err)
 	}
 	return k, nil
-}
-
-// touchVectors creates one child of every metric vector in m, so that the
-// registry gathers it. The number of labels is found by trying: a wrong count
-// is an error and creates nothing.
-func touchVectors(m *telemetry.Metrics) error {
-	v := reflect.ValueOf(m).Elem()
-	for i := range v.NumField() {
-		get := v.Field(i).MethodByName("GetMetricWithLabelValues")
-		if !get.IsValid() {
-			continue
-		}
-		ok := false
-		for n := 0; n <= 16 && !ok; n++ {
-			args := make([]reflect.Value, n)
-			for j := range args {
-				args[j] = reflect.ValueOf("dashboards-check")
-			}
-			out := get.Call(args)
-			ok = out[len(out)-1].IsNil()
-		}
-		if !ok {
-			return fmt.Errorf("telemetry.Metrics.%s: no label count creates a child", v.Type().Field(i).Name)
-		}
-	}
-	return nil
-}
-
-var fqNameRE = regexp.MustCompile(`fqName: "([^"]*)"`)
-
-// descName reads a descriptor's metric name; client_golang exposes it only
-// through String().
-func descName(d *prometheus.Desc) string {
-	if m := fqNameRE.FindStringSubmatch(d.String()); m != nil {
-		return m[1]
-	}
-	return ""
 }
 
 // RecordedSeries lists the series names a Prometheus rules file records,

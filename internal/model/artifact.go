@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/ml-platform/platform/internal/generate"
 )
 
 // MetadataFile is the name of the metadata file in an artifact directory.
@@ -95,30 +97,24 @@ func ReadMetadata(path string) (Metadata, error) {
 	return meta, nil
 }
 
-// WriteMetadata writes meta to path as indented JSON, atomically (a server
-// watching the directory never reads a half-written file).
-func WriteMetadata(path string, meta Metadata) error {
+// EncodeMetadata is meta as model.json holds it: indented JSON and a final
+// newline.
+func EncodeMetadata(meta Metadata) ([]byte, error) {
 	data, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
+		return nil, fmt.Errorf("encode model metadata: %w", err)
 	}
-	data = append(data, '\n')
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".model-*.json")
+	return append(data, '\n'), nil
+}
+
+// WriteMetadata writes meta to path, atomically (a server watching the
+// directory never reads a half-written file).
+func WriteMetadata(path string, meta Metadata) error {
+	data, err := EncodeMetadata(meta)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return generate.WriteFile(path, data)
 }
 
 // decodeParams decodes a kind's params strictly, so a misspelt field is an

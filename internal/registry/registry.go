@@ -81,7 +81,7 @@ type Live struct {
 func NewLive(ctx context.Context, src Source, log *slog.Logger) (*Live, error) {
 	l := &Live{source: src, log: log, now: time.Now}
 	l.current.Store(&Set{byName: map[string]*Loaded{}})
-	if _, err := l.Reload(ctx); err != nil {
+	if err := l.Reload(ctx); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -92,7 +92,7 @@ func (l *Live) Current() *Set { return l.current.Load() }
 
 // Reload loads the source and swaps the Set in one step. A version whose
 // metadata is unchanged keeps its LoadedAt. On error the old Set stays.
-func (l *Live) Reload(ctx context.Context) (changed bool, err error) {
+func (l *Live) Reload(ctx context.Context) (err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer func() {
@@ -102,14 +102,14 @@ func (l *Live) Reload(ctx context.Context) (changed bool, err error) {
 	}()
 	print, err := l.source.Fingerprint(ctx)
 	if err != nil {
-		return false, fmt.Errorf("fingerprint %s: %w", l.source, err)
+		return fmt.Errorf("fingerprint %s: %w", l.source, err)
 	}
 	versions, err := l.source.Load(ctx)
 	if err != nil {
-		return false, fmt.Errorf("load models from %s: %w", l.source, err)
+		return fmt.Errorf("load models from %s: %w", l.source, err)
 	}
 	if len(versions) == 0 {
-		return false, fmt.Errorf("load models from %s: no model versions found", l.source)
+		return fmt.Errorf("load models from %s: no model versions found", l.source)
 	}
 	old := l.current.Load()
 	next := &Set{byName: make(map[string]*Loaded, len(versions))}
@@ -117,7 +117,7 @@ func (l *Live) Reload(ctx context.Context) (changed bool, err error) {
 	for _, v := range versions {
 		name := v.Meta.Version
 		if _, dup := next.byName[name]; dup {
-			return false, fmt.Errorf("load models from %s: version %q appears twice", l.source, name)
+			return fmt.Errorf("load models from %s: version %q appears twice", l.source, name)
 		}
 		loadedAt := now
 		if prev, ok := old.byName[name]; ok && prev.Meta.Created.Equal(v.Meta.Created) && prev.Dir == v.Dir {
@@ -128,11 +128,10 @@ func (l *Live) Reload(ctx context.Context) (changed bool, err error) {
 	}
 	slices.Sort(next.versions)
 	l.current.Store(next)
-	changed = print != l.print
 	l.print = print
 	l.log.LogAttrs(ctx, slog.LevelInfo, "models loaded", slog.String("source", l.source.String()),
 		slog.Any("versions", next.versions))
-	return changed, nil
+	return nil
 }
 
 // Watch polls the source's fingerprint every interval and reloads on change,
@@ -157,7 +156,7 @@ func (l *Live) Watch(ctx context.Context, interval time.Duration) {
 		if same {
 			continue
 		}
-		if _, err := l.Reload(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := l.Reload(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			l.log.Error("model reload failed; still serving the previous versions", "err", err)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -143,12 +142,5 @@ func (r *Router) Split(set *registry.Set) map[string]float64 {
 	for _, w := range active {
 		out[w.Version] = 100 * float64(w.Weight) / float64(total)
 	}
-	return out
-}
-
-// Configured returns the weights as configured, sorted by version.
-func (r *Router) Configured() []Weight {
-	out := append([]Weight(nil), r.weights...)
-	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	return out
 }

@@ -71,17 +71,17 @@ func TestBadInput(t *testing.T) {
 		status                          int
 		code                            string
 	}{
-		{"invalid json", "POST", "/predict", "application/json", `{"text": "unterminated`, 400, "invalid_json"},
-		{"not an object", "POST", "/predict", "application/json", `["a"]`, 400, "invalid_json"},
-		{"trailing data", "POST", "/predict", "application/json", `{"text":"ok"} {"text":"again"}`, 400, "invalid_json"},
-		{"empty body", "POST", "/predict", "application/json", ``, 400, "invalid_json"},
-		{"wrong type", "POST", "/predict", "application/json", `{"text": 42}`, 400, "invalid_field"},
-		{"null text", "POST", "/predict", "application/json", `{"text": null}`, 400, "missing_field"},
-		{"missing text", "POST", "/predict", "application/json", `{"txt": "hi"}`, 400, "missing_field"},
+		{"invalid json", "POST", "/predict", "application/json", `{"text": "unterminated`, 422, "invalid_json"},
+		{"not an object", "POST", "/predict", "application/json", `["a"]`, 422, "invalid_json"},
+		{"trailing data", "POST", "/predict", "application/json", `{"text":"ok"} {"text":"again"}`, 422, "invalid_json"},
+		{"empty body", "POST", "/predict", "application/json", ``, 422, "invalid_json"},
+		{"wrong type", "POST", "/predict", "application/json", `{"text": 42}`, 422, "invalid_field"},
+		{"null text", "POST", "/predict", "application/json", `{"text": null}`, 422, "missing_field"},
+		{"missing text", "POST", "/predict", "application/json", `{"txt": "hi"}`, 422, "missing_field"},
 		{"empty text", "POST", "/predict", "application/json", `{"text": ""}`, 422, "empty_text"},
 		{"blank text", "POST", "/predict", "application/json", `{"text": "  \n\t "}`, 422, "empty_text"},
 		{"text too long", "POST", "/predict", "application/json", `{"text": "` + long + `"}`, 422, "text_too_long"},
-		{"invalid utf-8", "POST", "/predict", "application/json", "{\"text\": \"caf\xe9\"}", 400, "invalid_utf8"},
+		{"invalid utf-8", "POST", "/predict", "application/json", "{\"text\": \"caf\xe9\"}", 422, "invalid_utf8"},
 		{"body too large", "POST", "/predict", "application/json", `{"text": "` + strings.Repeat("a", 70<<10) + `"}`, 413, "body_too_large"},
 		{"wrong content type", "POST", "/predict", "text/plain", `{"text":"hi"}`, 415, "unsupported_media_type"},
 		{"form content type", "POST", "/predict", "application/x-www-form-urlencoded", `text=hi`, 415, "unsupported_media_type"},
@@ -90,10 +90,10 @@ func TestBadInput(t *testing.T) {
 		{"unknown path", "GET", "/nowhere", "", ``, 404, "not_found"},
 		{"batch of 0", "POST", "/predict/batch", "application/json", `{"texts": []}`, 422, "invalid_batch_size"},
 		{"batch of 21", "POST", "/predict/batch", "application/json", `{"texts": ` + texts21 + `}`, 422, "invalid_batch_size"},
-		{"batch wrong type", "POST", "/predict/batch", "application/json", `{"texts": "one"}`, 400, "invalid_field"},
-		{"batch item wrong type", "POST", "/predict/batch", "application/json", `{"texts": ["a", 1]}`, 400, "invalid_field"},
+		{"batch wrong type", "POST", "/predict/batch", "application/json", `{"texts": "one"}`, 422, "invalid_field"},
+		{"batch item wrong type", "POST", "/predict/batch", "application/json", `{"texts": ["a", 1]}`, 422, "invalid_field"},
 		{"batch item empty", "POST", "/predict/batch", "application/json", `{"texts": ["a", ""]}`, 422, "empty_text"},
-		{"batch missing", "POST", "/predict/batch", "application/json", `{}`, 400, "missing_field"},
+		{"batch missing", "POST", "/predict/batch", "application/json", `{}`, 422, "missing_field"},
 		{"unknown version", "POST", "/predict", "application/json", `{"text":"hi"}`, 404, "unknown_model_version"},
 	}
 	for _, c := range cases {
@@ -228,10 +228,46 @@ func TestHealthReadyAndRoot(t *testing.T) {
 	if status, _, _ := ts.do(t, "GET", "/health", ""); status != 200 {
 		t.Errorf("liveness must not fail while draining: %d", status)
 	}
-	status, _, body = ts.do(t, "GET", "/", "")
-	root := mustJSON[rootResponse](t, body)
-	if status != 200 || root.Service != "ml-inference" || len(root.Endpoints) < 10 {
+}
+
+// TestRootKeepsTheDemoShape: clients written for the original demo read its
+// root document, {service, version, status: "running", endpoints: {name:
+// path}}; the full route list is under "routes".
+func TestRootKeepsTheDemoShape(t *testing.T) {
+	ts := newTestServer(t, testOptions{})
+	status, _, body := ts.do(t, "GET", "/", "")
+	// Decoded into a type of the test's own, so a renamed field in the
+	// server's struct cannot pass unnoticed.
+	type demoRoot struct {
+		Service   string            `json:"service"`
+		Version   string            `json:"version"`
+		Status    string            `json:"status"`
+		Endpoints map[string]string `json:"endpoints"`
+		Routes    []struct{ Method, Path, Summary string }
+	}
+	root := mustJSON[demoRoot](t, body)
+	if status != 200 || root.Service != "ml-inference" || root.Version != "test" || root.Status != "running" {
 		t.Errorf("root: %d %s", status, body)
+	}
+	want := map[string]string{
+		"health": "/health", "ready": "/ready", "predict": "/predict", "predict_batch": "/predict/batch",
+		"model_info": "/model/info", "models": "/models", "metrics": "/metrics",
+	}
+	for name, path := range want {
+		if root.Endpoints[name] != path {
+			t.Errorf("endpoints[%q] = %q, want %q", name, root.Endpoints[name], path)
+		}
+	}
+	if len(root.Endpoints) != len(want) {
+		t.Errorf("endpoints = %v, want exactly %v", root.Endpoints, want)
+	}
+	if len(root.Routes) < 17 {
+		t.Errorf("routes lists %d endpoints, want every route: %s", len(root.Routes), body)
+	}
+	for _, rt := range root.Routes {
+		if rt.Method == "" || rt.Path == "" || rt.Summary == "" {
+			t.Errorf("incomplete route %+v", rt)
+		}
 	}
 }
 

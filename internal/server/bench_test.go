@@ -16,6 +16,7 @@ import (
 	"github.com/ml-platform/platform/internal/registry"
 	"github.com/ml-platform/platform/internal/router"
 	"github.com/ml-platform/platform/internal/telemetry"
+	"github.com/ml-platform/platform/test/loadbench/baseline"
 )
 
 const benchBody = `{"text":"The battery life is great but the screen is not bright! :)"}`
@@ -37,7 +38,7 @@ func BenchmarkHandler(b *testing.B) {
 	for _, h := range []struct {
 		name    string
 		handler http.Handler
-	}{{"ml-inference", full}, {"bare-baseline", BareHandler()}} {
+	}{{"ml-inference", full}, {"bare-baseline", baseline.Handler()}} {
 		b.Run(h.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -45,7 +45,21 @@ type validator interface {
 
 // decode reads a JSON request body of at most limits.MaxBodyBytes into a T and
 // validates it. Every failure is a 4xx apiError that says what was wrong.
-func decode[T validator](r *http.Request, limits Limits) (T, *apiError) {
+//
+// A body that cannot be read as a valid request (malformed JSON, wrong types,
+// a missing field, invalid UTF-8) is a 400 in the Open Inference Protocol,
+// as KServe answers it, and a 422 on the seed API, as the original FastAPI
+// service answered it: its clients rely on that, so the remapping lives here,
+// in one place.
+func decode[T validator](r *http.Request, limits Limits, format errorFormat) (T, *apiError) {
+	v, e := decodeBody[T](r, limits)
+	if e != nil && format == formatAPI && e.Status == http.StatusBadRequest {
+		e.Status = http.StatusUnprocessableEntity
+	}
+	return v, e
+}
+
+func decodeBody[T validator](r *http.Request, limits Limits) (T, *apiError) {
 	var v T
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)

@@ -7,10 +7,16 @@ import (
 	"github.com/ml-platform/platform/internal/registry"
 )
 
+// rootResponse is GET /. Its first four fields are the original demo's root
+// document, which clients written for it read: status "running" and
+// endpoints as a map from a short name to a path. Routes lists every
+// endpoint of the API with its method and summary.
 type rootResponse struct {
-	Service   string          `json:"service"`
-	Version   string          `json:"version"`
-	Endpoints []endpointEntry `json:"endpoints"`
+	Service   string            `json:"service"`
+	Version   string            `json:"version"`
+	Status    string            `json:"status"`
+	Endpoints map[string]string `json:"endpoints"`
+	Routes    []endpointEntry   `json:"routes"`
 }
 
 type endpointEntry struct {
@@ -19,10 +25,12 @@ type endpointEntry struct {
 	Summary string `json:"summary"`
 }
 
-// handleRoot lists the endpoints; s.endpoints is filled in by routes().
+// handleRoot describes the service; s.endpoints and s.named are filled in by
+// routes().
 func (s *server) handleRoot() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		encode(w, http.StatusOK, rootResponse{Service: s.cfg.Service, Version: s.cfg.Version, Endpoints: s.endpoints})
+		encode(w, http.StatusOK, rootResponse{Service: s.cfg.Service, Version: s.cfg.Version, Status: "running",
+			Endpoints: s.named, Routes: s.endpoints})
 	})
 }
 
@@ -101,15 +109,10 @@ func describe(v *registry.Loaded) modelInfo {
 }
 
 // handleModelInfo describes the version this request would be served by.
-func (s *server) handleModelInfo() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, v, e := s.pick(w, r, "")
-		if e != nil {
-			writeError(w, formatAPI, e)
-			return
-		}
-		encode(w, http.StatusOK, describe(v))
-	})
+func (s *server) handleModelInfo() routedHandler {
+	return func(w http.ResponseWriter, r *http.Request, rt routed) {
+		encode(w, http.StatusOK, describe(rt.version))
+	}
 }
 
 type modelsResponse struct {

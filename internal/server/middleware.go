@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -17,24 +16,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/ml-platform/platform/internal/registry"
-	"github.com/ml-platform/platform/internal/router"
 	"github.com/ml-platform/platform/internal/telemetry"
 )
-
-// requestInfo is filled in by handlers for the observing middleware.
-type requestInfo struct {
-	version string // model version that served the request
-}
-
-type infoKey struct{}
-
-func infoFrom(ctx context.Context) *requestInfo {
-	if ri, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
-		return ri
-	}
-	return &requestInfo{}
-}
 
 // statusRecorder remembers the status code and body size written.
 type statusRecorder struct {
@@ -63,16 +46,24 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// observe is the outermost middleware: server span (W3C trace context in and
-// out), request id, in-flight gauge, panic recovery, request metrics and the
-// access log line. It runs around the mux and reads the matched route
-// pattern from the request afterwards, so metric labels stay bounded.
-func (s *server) observe(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		s.metrics.Active.Inc()
-		defer s.metrics.Active.Dec()
+// middleware is what runs around every request, composed in one place,
+// outermost first:
+//
+//   - requestContext: the server span (W3C trace context in and out) and the
+//     request id, both carried in the request's context;
+//   - record: the in-flight gauge, then, once the response is written, the
+//     request metrics, the span's attributes and the access log line;
+//   - recoverPanic: a panicking handler becomes a logged 500, which record
+//     then counts like any other response.
+//
+// It wraps the mux, so record reads the matched route pattern from the
+// request afterwards and metric labels stay bounded.
+func (s *server) middleware(mux http.Handler) http.Handler {
+	return s.requestContext(s.record(s.recoverPanic(mux)))
+}
 
+func (s *server) requestContext(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := s.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
@@ -83,34 +74,51 @@ func (s *server) observe(next http.Handler) http.Handler {
 			reqID = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", reqID)
-		info := &requestInfo{}
-		ctx = context.WithValue(telemetry.WithRequestID(ctx, reqID), infoKey{}, info)
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		r = r.WithContext(ctx)
-
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				s.log.LogAttrs(ctx, slog.LevelError, "panic serving request", slog.Any("panic", p),
-					slog.String("stack", string(debug.Stack())))
-				span.SetStatus(codes.Error, fmt.Sprint(p))
-				if !rec.written {
-					writeError(rec, formatAPI, nil)
-				}
-			}
-			s.finish(ctx, r, rec, info, span, start)
-		}()
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(w, r.WithContext(telemetry.WithRequestID(ctx, reqID)))
 	})
 }
 
-// finish records metrics, span attributes and the access log.
-func (s *server) finish(ctx context.Context, r *http.Request, rec *statusRecorder, info *requestInfo, span trace.Span, start time.Time) {
-	elapsed := time.Since(start)
+func (s *server) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		s.metrics.Active.Inc()
+		defer s.metrics.Active.Dec()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.finish(r, rec, time.Since(start))
+	})
+}
+
+func (s *server) recoverPanic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			ctx := r.Context()
+			s.log.LogAttrs(ctx, slog.LevelError, "panic serving request", slog.Any("panic", p),
+				slog.String("stack", string(debug.Stack())))
+			trace.SpanFromContext(ctx).SetStatus(codes.Error, fmt.Sprint(p))
+			if rec, ok := w.(*statusRecorder); !ok || !rec.written {
+				writeError(w, formatAPI, nil)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// finish records metrics, span attributes and the access log. The model
+// version is the one routing put in the response header ("none" when no
+// version was chosen).
+func (s *server) finish(r *http.Request, rec *statusRecorder, elapsed time.Duration) {
+	ctx := r.Context()
+	span := trace.SpanFromContext(ctx)
 	endpoint := endpointLabel(r.Pattern)
-	version := info.version
+	version := rec.Header().Get(versionHeader)
 	if version == "" {
 		version = "none"
 	}
@@ -186,11 +194,12 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// inference wraps every inference handler: load shedding, then (test builds
-// only) injected faults. Both run inside observe, so their responses are
-// counted, traced and logged like any other.
-func (s *server) inference(format errorFormat, next http.Handler) http.Handler {
-	return inferenceHandler{s.shed(format, s.injectFault(format, next))}
+// inference wraps every inference endpoint: load shedding, then (test builds
+// only) injected faults, then routing. All three run inside the observing
+// middleware, so their responses are counted, traced and logged like any
+// other.
+func (s *server) inference(format errorFormat, h routedHandler) http.Handler {
+	return inferenceHandler{s.shed(format, s.injectFault(format, s.route(format, h)))}
 }
 
 // inferenceHandler marks the routes that serve inference (user traffic the
@@ -229,29 +238,4 @@ func (s *server) shed(format errorFormat, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// pick chooses the model version for a request: the URL's version, else the
-// X-Model-Version header, else the weighted split keyed by the sticky header.
-// It records the choice and sets the X-Model-Version response header.
-func (s *server) pick(w http.ResponseWriter, r *http.Request, urlVersion string) (*registry.Set, *registry.Loaded, *apiError) {
-	set := s.models.Current()
-	pinned := urlVersion
-	if pinned == "" {
-		pinned = r.Header.Get("X-Model-Version")
-	}
-	var key string
-	if s.cfg.StickyHeader != "" {
-		key = r.Header.Get(s.cfg.StickyHeader)
-	}
-	v, err := s.router.Pick(set, pinned, key)
-	if err != nil {
-		if uv, ok := err.(*router.UnknownVersionError); ok && uv.Version != "" {
-			return set, nil, errorf(http.StatusNotFound, "unknown_model_version", "%s", uv.Error())
-		}
-		return set, nil, errorf(http.StatusServiceUnavailable, "no_model", "no model version is loaded")
-	}
-	infoFrom(r.Context()).version = v.Meta.Version
-	w.Header().Set("X-Model-Version", v.Meta.Version)
-	return set, v, nil
 }

@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/ml-platform/platform/internal/model"
-	"github.com/ml-platform/platform/internal/registry"
 )
 
 // Open Inference Protocol v2, REST binding. The model takes one BYTES input
@@ -67,48 +65,24 @@ type oipModelMetadata struct {
 	Outputs  []oipTensorMetadata `json:"outputs"`
 }
 
-// versionsNamed lists the loaded versions of the model called name.
-func versionsNamed(set *registry.Set, name string) []string {
-	var out []string
-	for _, v := range set.Versions() {
-		if l, _ := set.Get(v); l.Meta.Name == name {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-func modelNames(set *registry.Set) []string {
-	var out []string
-	for _, v := range set.Versions() {
-		l, _ := set.Get(v)
-		if !slices.Contains(out, l.Meta.Name) {
-			out = append(out, l.Meta.Name)
-		}
-	}
-	return out
-}
-
-// oipModel resolves {name} and optional {version} from the URL.
-func (s *server) oipModel(r *http.Request) (*registry.Set, []string, *apiError) {
+// oipModel resolves {name} and optional {version} from the URL against the
+// current set: the versions the request is about.
+func (s *server) oipModel(r *http.Request) ([]string, *apiError) {
 	set := s.models.Current()
 	name := r.PathValue("name")
-	versions := versionsNamed(set, name)
-	if len(versions) == 0 {
-		return set, nil, errorf(http.StatusNotFound, "model_not_found", "model %q is not loaded; available models: %s", name, strings.Join(modelNames(set), ", "))
+	v, e := oipVersion(set, name, r.PathValue("version"))
+	if e != nil {
+		return nil, e
 	}
-	if v := r.PathValue("version"); v != "" {
-		if !slices.Contains(versions, v) {
-			return set, nil, errorf(http.StatusNotFound, "unknown_model_version", "model %q has no loaded version %q; available versions: %s", name, v, strings.Join(versions, ", "))
-		}
-		versions = []string{v}
+	if v != "" {
+		return []string{v}, nil
 	}
-	return set, versions, nil
+	return versionsNamed(set, name), nil
 }
 
 func (s *server) handleOIPModelMetadata() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, versions, e := s.oipModel(r)
+		versions, e := s.oipModel(r)
 		if e != nil {
 			writeError(w, formatOIP, e)
 			return
@@ -128,8 +102,7 @@ func (s *server) handleOIPModelMetadata() http.Handler {
 
 func (s *server) handleOIPModelReady() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _, e := s.oipModel(r)
-		if e != nil {
+		if _, e := s.oipModel(r); e != nil {
 			writeError(w, formatOIP, e)
 			return
 		}
@@ -254,15 +227,11 @@ func flattenStrings(v any, out *[]string, max int) bool {
 	return false
 }
 
-func (s *server) handleOIPInfer() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _, e := s.oipModel(r)
+func (s *server) handleOIPInfer() routedHandler {
+	return func(w http.ResponseWriter, r *http.Request, rt routed) {
+		req, e := decode[oipInferRequest](r, s.cfg.Limits, formatOIP)
 		if e != nil {
 			writeError(w, formatOIP, e)
-			return
-		}
-		v, req, ok := routeAndDecode[oipInferRequest](s, w, r, formatOIP, r.PathValue("version"))
-		if !ok {
 			return
 		}
 		in, texts, e := req.texts(s.cfg.Limits)
@@ -270,6 +239,7 @@ func (s *server) handleOIPInfer() http.Handler {
 			writeError(w, formatOIP, e)
 			return
 		}
+		v := rt.version
 		preds := make([]model.Prediction, len(texts))
 		s.classify(r.Context(), v, texts, preds)
 		labels := make([]string, len(preds))
@@ -288,5 +258,5 @@ func (s *server) handleOIPInfer() http.Handler {
 			resp.Outputs = append(resp.Outputs, oipOutput{oipOutputConf, in.Shape, oipDatatypeFloat, confs})
 		}
 		encode(w, http.StatusOK, resp)
-	})
+	}
 }

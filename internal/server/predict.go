@@ -79,27 +79,30 @@ type batchResponse struct {
 	ModelVersion          string            `json:"model_version"`
 }
 
-func (s *server) handlePredict() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handlePredict() routedHandler {
+	return func(w http.ResponseWriter, r *http.Request, rt routed) {
 		start := time.Now()
-		v, req, ok := routeAndDecode[predictRequest](s, w, r, formatAPI, "")
-		if !ok {
+		req, e := decode[predictRequest](r, s.cfg.Limits, formatAPI)
+		if e != nil {
+			writeError(w, formatAPI, e)
 			return
 		}
 		texts := [1]string{*req.Text}
 		var preds [1]model.Prediction
-		s.classify(r.Context(), v, texts[:], preds[:])
-		encode(w, http.StatusOK, s.response(texts[0], preds[0], v, start))
-	})
+		s.classify(r.Context(), rt.version, texts[:], preds[:])
+		encode(w, http.StatusOK, s.response(texts[0], preds[0], rt.version, start))
+	}
 }
 
-func (s *server) handlePredictBatch() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handlePredictBatch() routedHandler {
+	return func(w http.ResponseWriter, r *http.Request, rt routed) {
 		start := time.Now()
-		v, req, ok := routeAndDecode[batchRequest](s, w, r, formatAPI, "")
-		if !ok {
+		req, e := decode[batchRequest](r, s.cfg.Limits, formatAPI)
+		if e != nil {
+			writeError(w, formatAPI, e)
 			return
 		}
+		v := rt.version
 		texts := *req.Texts
 		preds := make([]model.Prediction, len(texts))
 		s.classify(r.Context(), v, texts, preds)
@@ -109,25 +112,7 @@ func (s *server) handlePredictBatch() http.Handler {
 		}
 		out.TotalProcessingTimeMS = millis(time.Since(start))
 		encode(w, http.StatusOK, out)
-	})
-}
-
-// routeAndDecode is the common start of every inference handler: choose the
-// model version (so even a rejected request carries X-Model-Version), then
-// decode and validate the body. On failure it has written the error.
-func routeAndDecode[T validator](s *server, w http.ResponseWriter, r *http.Request, format errorFormat, urlVersion string) (*registry.Loaded, T, bool) {
-	var zero T
-	_, v, e := s.pick(w, r, urlVersion)
-	if e != nil {
-		writeError(w, format, e)
-		return nil, zero, false
 	}
-	req, e := decode[T](r, s.cfg.Limits)
-	if e != nil {
-		writeError(w, format, e)
-		return nil, zero, false
-	}
-	return v, req, true
 }
 
 func (s *server) response(text string, p model.Prediction, v *registry.Loaded, start time.Time) predictResponse {

@@ -103,14 +103,14 @@ func TestReloadUnderLoad(t *testing.T) {
 		} else {
 			os.RemoveAll(filepath.Join(dir, "v2"))
 		}
-		if _, err := ts.models.Reload(ctx); err != nil {
+		if err := ts.models.Reload(ctx); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
 		time.Sleep(15 * time.Millisecond)
 	}
 	// A broken artifact is refused and the previous set keeps serving.
 	os.WriteFile(filepath.Join(dir, "v1", "model.json"), []byte(`{"name": 1}`), 0o644)
-	if _, err := ts.models.Reload(ctx); err == nil || !strings.Contains(err.Error(), "model.json") {
+	if err := ts.models.Reload(ctx); err == nil || !strings.Contains(err.Error(), "model.json") {
 		t.Errorf("broken artifact: err %v, want an error naming model.json", err)
 	}
 	time.Sleep(30 * time.Millisecond)
@@ -127,7 +127,7 @@ func TestReloadUnderLoad(t *testing.T) {
 func TestPanicIsA500(t *testing.T) {
 	ts := newTestServer(t, testOptions{})
 	s := newServer(Config{Service: "ml-inference"}, ts.deps)
-	h := s.observe(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
+	h := s.middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
 	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"code":"internal"`) {
@@ -135,5 +135,8 @@ func TestPanicIsA500(t *testing.T) {
 	}
 	if !strings.Contains(ts.logs.String(), "panic serving request") {
 		t.Error("panic not logged")
+	}
+	if !strings.Contains(ts.logs.String(), `"msg":"request","method":"GET","path":"/x","endpoint":"unmatched","status":500`) {
+		t.Errorf("the 500 of a panic is not in the access log:\n%s", ts.logs.String())
 	}
 }

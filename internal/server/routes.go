@@ -6,40 +6,42 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// route is one endpoint of the API.
+// route is one endpoint of the API. name, if set, is its key in the root
+// document's "endpoints" map (the original demo's shape).
 type route struct {
-	method, path, summary string
-	handler               http.Handler
+	method, path, name, summary string
+	handler                     http.Handler
 }
 
 // apiRoutes is the map of the whole API. `GET /` lists it.
 func (s *server) apiRoutes() []route {
 	return []route{
-		{"GET", "/{$}", "service, version and endpoints", s.handleRoot()},
-		{"POST", "/predict", "classify one text", s.inference(formatAPI, s.handlePredict())},
-		{"POST", "/predict/batch", "classify 1 to 20 texts", s.inference(formatAPI, s.handlePredictBatch())},
-		{"GET", "/health", "liveness", s.handleHealth()},
-		{"GET", "/ready", "readiness: a model is loaded and the server is not draining", s.handleReady()},
-		{"GET", "/model/info", "the version a request would get (honours X-Model-Version)", s.handleModelInfo()},
-		{"GET", "/models", "every loaded version and the traffic split", s.handleModels()},
-		{"GET", "/metrics", "Prometheus metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{EnableOpenMetrics: true})},
+		{"GET", "/{$}", "", "service, version and endpoints", s.handleRoot()},
+		{"POST", "/predict", "predict", "classify one text", s.inference(formatAPI, s.handlePredict())},
+		{"POST", "/predict/batch", "predict_batch", "classify 1 to 20 texts", s.inference(formatAPI, s.handlePredictBatch())},
+		{"GET", "/health", "health", "liveness", s.handleHealth()},
+		{"GET", "/ready", "ready", "readiness: a model is loaded and the server is not draining", s.handleReady()},
+		{"GET", "/model/info", "model_info", "the version a request would get (honours X-Model-Version)", s.route(formatAPI, s.handleModelInfo())},
+		{"GET", "/models", "models", "every loaded version and the traffic split", s.handleModels()},
+		{"GET", "/metrics", "metrics", "Prometheus metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{EnableOpenMetrics: true})},
 
 		// Open Inference Protocol v2 (KServe/Triton REST).
-		{"GET", "/v2", "OIP server metadata", s.handleOIPServerMetadata()},
-		{"GET", "/v2/health/live", "OIP server liveness", s.handleOIPLive()},
-		{"GET", "/v2/health/ready", "OIP server readiness", s.handleOIPReady()},
-		{"GET", "/v2/models/{name}", "OIP model metadata", s.handleOIPModelMetadata()},
-		{"GET", "/v2/models/{name}/versions/{version}", "OIP model version metadata", s.handleOIPModelMetadata()},
-		{"GET", "/v2/models/{name}/ready", "OIP model readiness", s.handleOIPModelReady()},
-		{"GET", "/v2/models/{name}/versions/{version}/ready", "OIP model version readiness", s.handleOIPModelReady()},
-		{"POST", "/v2/models/{name}/infer", "OIP inference (BYTES input of texts)", s.inference(formatOIP, s.handleOIPInfer())},
-		{"POST", "/v2/models/{name}/versions/{version}/infer", "OIP inference on a version", s.inference(formatOIP, s.handleOIPInfer())},
+		{"GET", "/v2", "", "OIP server metadata", s.handleOIPServerMetadata()},
+		{"GET", "/v2/health/live", "", "OIP server liveness", s.handleOIPLive()},
+		{"GET", "/v2/health/ready", "", "OIP server readiness", s.handleOIPReady()},
+		{"GET", "/v2/models/{name}", "", "OIP model metadata", s.handleOIPModelMetadata()},
+		{"GET", "/v2/models/{name}/versions/{version}", "", "OIP model version metadata", s.handleOIPModelMetadata()},
+		{"GET", "/v2/models/{name}/ready", "", "OIP model readiness", s.handleOIPModelReady()},
+		{"GET", "/v2/models/{name}/versions/{version}/ready", "", "OIP model version readiness", s.handleOIPModelReady()},
+		{"POST", "/v2/models/{name}/infer", "", "OIP inference (BYTES input of texts)", s.inference(formatOIP, s.handleOIPInfer())},
+		{"POST", "/v2/models/{name}/versions/{version}/infer", "", "OIP inference on a version", s.inference(formatOIP, s.handleOIPInfer())},
 	}
 }
 
 // routes registers every route, a JSON 405 for the other methods on each
 // path, and a JSON 404 for everything else.
 func (s *server) routes(mux *http.ServeMux) {
+	s.named = map[string]string{}
 	var inference []string
 	for _, rt := range s.apiRoutes() {
 		path := rt.path
@@ -47,6 +49,9 @@ func (s *server) routes(mux *http.ServeMux) {
 			path = "/"
 		}
 		s.endpoints = append(s.endpoints, endpointEntry{rt.method, path, rt.summary})
+		if rt.name != "" {
+			s.named[rt.name] = path
+		}
 		mux.Handle(rt.method+" "+rt.path, rt.handler)
 		mux.Handle(rt.path, methodNotAllowed(rt.method, oipPath(rt.path)))
 		if _, ok := rt.handler.(inferenceHandler); ok {

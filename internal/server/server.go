@@ -84,7 +84,8 @@ type server struct {
 	now        func() time.Time
 	fault      func() bool
 	inFlight   atomic.Int64
-	endpoints  []endpointEntry
+	endpoints  []endpointEntry   // GET / "routes", filled in by routes()
+	named      map[string]string // GET / "endpoints": the demo's name -> path map
 }
 
 // New returns the whole API as one handler.
@@ -92,7 +93,7 @@ func New(cfg Config, deps Deps) http.Handler {
 	s := newServer(cfg, deps)
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return s.observe(mux)
+	return s.middleware(mux)
 }
 
 func newServer(cfg Config, deps Deps) *server {

@@ -4,7 +4,9 @@
 package telemetry
 
 import (
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,10 +35,33 @@ type Metrics struct {
 	Reloads       *prometheus.CounterVec   // model_reloads_total{result}
 	TrafficWeight *prometheus.GaugeVec     // model_traffic_weight_percent{version}
 
+	instruments []Instrument // what NewMetrics registered, for Instruments
+
 	mu                 sync.Mutex
 	inferenceEndpoints []string // InitErrorSeries
 	versions           []string // loaded, from SetServing
 }
+
+// Instrument describes one metric family the service exports.
+type Instrument struct {
+	Name   string
+	Type   string // counter, gauge or histogram
+	Labels []string
+}
+
+// Series are the names of the series the instrument exposes: a histogram's
+// _bucket, _sum and _count, any other's own name.
+func (i Instrument) Series() []string {
+	if i.Type == "histogram" {
+		return []string{i.Name + "_bucket", i.Name + "_sum", i.Name + "_count"}
+	}
+	return []string{i.Name}
+}
+
+// Instruments lists the service's own instruments (not the Go and process
+// collectors, which Registry gathers like any collector), whether or not a
+// vector has a child yet. Dashboards and alerts are checked against it.
+func (m *Metrics) Instruments() []Instrument { return m.instruments }
 
 // BuildInfo describes the running binary.
 type BuildInfo struct {
@@ -45,66 +70,73 @@ type BuildInfo struct {
 }
 
 // NewMetrics registers every instrument, plus the Go and process collectors
-// and ml_inference_build_info, on a fresh registry.
+// and ml_inference_build_info, on a fresh registry. Each instrument is made
+// through one of the constructors below, which also records it for
+// Instruments: the list cannot miss one.
 func NewMetrics(build BuildInfo) *Metrics {
-	reg := prometheus.NewRegistry()
-	m := &Metrics{
-		Registry: reg,
-		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "inference_requests_total",
-			Help: "HTTP requests served, by route pattern, HTTP status code and model version (\"none\" when no model was involved).",
-		}, []string{"endpoint", "status", "version"}),
-		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "inference_request_duration_seconds",
-			Help:    "Time from request start to the last byte written, by route pattern and model version.",
-			Buckets: LatencyBuckets,
-		}, []string{"endpoint", "version"}),
-		ModelDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "model_inference_duration_seconds",
-			Help:    "Time spent in the model (tokenize and score) per text, by model version.",
-			Buckets: ModelBuckets,
-		}, []string{"version"}),
-		Active: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "inference_active_requests",
-			Help: "Requests being served right now.",
-		}),
-		Predictions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "model_predictions_total",
-			Help: "Texts classified, by model version and predicted sentiment.",
-		}, []string{"version", "sentiment"}),
-		Shed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "inference_requests_shed_total",
-			Help: "Requests refused with 503 because the in-flight limit was reached.",
-		}),
-		ModelsLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "model_versions_loaded",
-			Help: "Model versions currently loaded.",
-		}),
-		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "model_reloads_total",
-			Help: "Model reload attempts, by result (success or failure).",
-		}, []string{"result"}),
-		TrafficWeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "model_traffic_weight_percent",
-			Help: "Share of unpinned traffic routed to each loaded model version.",
-		}, []string{"version"}),
-	}
-	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "ml_inference_build_info",
-		Help: "Always 1; labels describe the running build.",
-		ConstLabels: prometheus.Labels{
-			"version":   build.Version,
-			"revision":  build.Revision,
-			"goversion": runtime.Version(),
-		},
-	})
-	buildInfo.Set(1)
-	reg.MustRegister(m.Requests, m.Duration, m.ModelDuration, m.Active, m.Predictions, m.Shed,
-		m.ModelsLoaded, m.Reloads, m.TrafficWeight, buildInfo,
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	m.Requests = m.counterVec("inference_requests_total",
+		"HTTP requests served, by route pattern, HTTP status code and model version (\"none\" when no model was involved).",
+		"endpoint", "status", "version")
+	m.Duration = m.histogramVec("inference_request_duration_seconds",
+		"Time from request start to the last byte written, by route pattern and model version.",
+		LatencyBuckets, "endpoint", "version")
+	m.ModelDuration = m.histogramVec("model_inference_duration_seconds",
+		"Time spent in the model (tokenize and score) per text, by model version.",
+		ModelBuckets, "version")
+	m.Active = m.gauge("inference_active_requests", "Requests being served right now.", nil)
+	m.Predictions = m.counterVec("model_predictions_total",
+		"Texts classified, by model version and predicted sentiment.", "version", "sentiment")
+	m.Shed = m.counter("inference_requests_shed_total", "Requests refused with 503 because the in-flight limit was reached.")
+	m.ModelsLoaded = m.gauge("model_versions_loaded", "Model versions currently loaded.", nil)
+	m.Reloads = m.counterVec("model_reloads_total", "Model reload attempts, by result (success or failure).", "result")
+	m.TrafficWeight = m.gaugeVec("model_traffic_weight_percent",
+		"Share of unpinned traffic routed to each loaded model version.", "version")
+	m.gauge("ml_inference_build_info", "Always 1; labels describe the running build.", prometheus.Labels{
+		"version":   build.Version,
+		"revision":  build.Revision,
+		"goversion": runtime.Version(),
+	}).Set(1)
+	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+func (m *Metrics) add(c prometheus.Collector, name, kind string, labels []string) {
+	m.Registry.MustRegister(c)
+	m.instruments = append(m.instruments, Instrument{Name: name, Type: kind, Labels: labels})
+}
+
+func (m *Metrics) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	m.add(c, name, "counter", labels)
+	return c
+}
+
+func (m *Metrics) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	m.add(c, name, "counter", nil)
+	return c
+}
+
+func (m *Metrics) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	m.add(h, name, "histogram", labels)
+	return h
+}
+
+func (m *Metrics) gauge(name, help string, constLabels prometheus.Labels) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: constLabels})
+	m.add(g, name, "gauge", slices.Sorted(maps.Keys(constLabels)))
+	return g
+}
+
+func (m *Metrics) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	m.add(g, name, "gauge", labels)
+	return g
 }
 
 // SetServing publishes which versions are loaded and the traffic share of

@@ -2,7 +2,7 @@
 // in the same run, so the ratio means something on a noisy machine:
 //
 //   - the baseline is a bare net/http server doing the same JSON decode and
-//     encode (server.BareHandler), run as its own process;
+//     encode (test/loadbench/baseline), run as its own process;
 //   - ml-inference with telemetry on, as shipped: metrics, access logs to a
 //     file, 10% trace sampling exported over OTLP/HTTP to a local sink;
 //   - the same with 100% sampling (always_on);
@@ -36,7 +36,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ml-platform/platform/internal/server"
+	"github.com/ml-platform/platform/internal/inferencetest"
+	"github.com/ml-platform/platform/test/loadbench/baseline"
 )
 
 func main() {
@@ -57,7 +58,7 @@ func main() {
 
 func baselineMux() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /predict", server.BareHandler())
+	mux.Handle("POST /predict", baseline.Handler())
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
 	return mux
 }
@@ -74,10 +75,11 @@ type config struct {
 }
 
 type target struct {
-	name string
-	args []string
-	env  []string
-	bin  string
+	name     string
+	args     []string
+	env      []string
+	bin      string
+	baseline bool // the bare net/http baseline (this program in child mode), not ml-inference
 }
 
 type result struct {
@@ -131,7 +133,7 @@ wrk.headers["Content-Type"] = "application/json"
 	// Index 1 is ml-inference as shipped (the targets below are checked on
 	// it); 1 to 3 are the telemetry comparison, 3 being "off".
 	targets := []target{
-		{name: "bare net/http baseline", bin: self, args: []string{"baseline"}},
+		{name: "bare net/http baseline", bin: self, baseline: true},
 		{name: "ml-inference, telemetry on: access log, 10% traces (shipped)", bin: c.serverBin,
 			args: []string{"--models-dir", c.modelsDir}, env: otlp},
 		{name: "ml-inference, telemetry on: access log, 100% traces", bin: c.serverBin,
@@ -208,7 +210,7 @@ func loadRound(c config, wrk, script, tmp string, t target, sink *sink) (r resul
 	}
 	var warm result
 	defer func() {
-		stopTarget(p)
+		p.stop()
 		r.requests += warm.requests
 		r.spans, r.batches = sink.spans.Load()-spans0, sink.batches.Load()-batches0
 	}()
@@ -224,7 +226,7 @@ func loadRound(c config, wrk, script, tmp string, t target, sink *sink) (r resul
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if rss := readRSS(p.Process.Pid); rss > peak.Load() {
+			if rss := readRSS(p.pid); rss > peak.Load() {
 				peak.Store(rss)
 			}
 			select {
@@ -240,46 +242,65 @@ func loadRound(c config, wrk, script, tmp string, t target, sink *sink) (r resul
 	return r, err
 }
 
-func startTarget(t target, tmp string) (*exec.Cmd, string, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, "", err
-	}
-	args := t.args
-	if t.bin != "" && t.args[0] == "baseline" {
-		args = []string{"baseline", addr}
-	} else {
-		args = append([]string{"--addr", addr, "--drain-delay", "0"}, args...)
-	}
-	cmd := exec.Command(t.bin, args...)
-	cmd.Env = append(os.Environ(), t.env...)
-	logFile, err := os.Create(filepath.Join(tmp, "server.log"))
-	if err != nil {
-		return nil, "", err
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, "", err
-	}
-	logFile.Close()
-	if err := waitReady(addr, 10*time.Second); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, "", err
-	}
-	return cmd, addr, nil
+// running is a started target: its pid (for RSS) and how to stop it.
+type running struct {
+	pid  int
+	stop func()
 }
 
-func stopTarget(cmd *exec.Cmd) {
-	cmd.Process.Signal(os.Interrupt)
+// startTarget starts the target and waits until /ready answers 200.
+// ml-inference is started the one way tests start it (internal/inferencetest),
+// with the shipped log flush interval; the baseline is this program re-run in
+// its child mode.
+func startTarget(t target, tmp string) (running, string, error) {
+	logFile := filepath.Join(tmp, "server.log")
+	addr, err := freeAddr()
+	if err != nil {
+		return running{}, "", err
+	}
+	if !t.baseline {
+		// A fixed port: the "telemetry off" target logs at error level only,
+		// so its address cannot be read from a "listening" line.
+		p, err := inferencetest.Start(inferencetest.Options{
+			Binary: t.bin, Args: append([]string{"--addr", addr, "--log-flush-interval", "100ms"}, t.args...), Env: t.env, LogFile: logFile,
+		})
+		if err != nil {
+			return running{}, "", err
+		}
+		stop := func() { p.Stop(5 * time.Second) }
+		if err := waitReady(p.Addr, 10*time.Second); err != nil {
+			stop()
+			return running{}, "", err
+		}
+		return running{p.Pid(), stop}, p.Addr, nil
+	}
+	cmd := exec.Command(t.bin, "baseline", addr)
+	out, err := os.Create(logFile)
+	if err != nil {
+		return running{}, "", err
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return running{}, "", err
+	}
+	out.Close()
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		cmd.Process.Kill()
-		<-done
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
 	}
+	if err := waitReady(addr, 10*time.Second); err != nil {
+		stop()
+		return running{}, "", err
+	}
+	return running{cmd.Process.Pid, stop}, addr, nil
 }
 
 func waitReady(addr string, limit time.Duration) error {
@@ -313,7 +334,7 @@ func startToReady(c config, t target) (float64, error) {
 			return 0, err
 		}
 		ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
-		stopTarget(p)
+		p.stop()
 	}
 	slices.Sort(ms)
 	return ms[len(ms)/2], nil

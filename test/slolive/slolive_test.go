@@ -137,9 +137,8 @@ func TestSLOLiveRun(t *testing.T) {
 	dir := t.TempDir()
 	began := time.Now()
 
-	mlBin := buildMLInference(t, dir)
-	partial := startServer(t, dir, mlBin, nsPartial)
-	outage := startServer(t, dir, mlBin, nsOutage)
+	partial := startServer(t, dir, nsPartial)
+	outage := startServer(t, dir, nsOutage)
 
 	// VictoriaMetrics scrapes both servers. The target labels are what
 	// vmagent's relabelling gives a pod in production

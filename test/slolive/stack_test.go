@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ml-platform/platform/internal/inferencetest"
 )
 
 // This file runs the real processes (ml-inference, VictoriaMetrics, vmalert),
@@ -32,7 +34,6 @@ var apiClient = &http.Client{Timeout: 10 * time.Second}
 // proc is a running child process whose output goes to a file.
 type proc struct {
 	name, log string
-	noise     string // log lines containing it are left out of tails
 	cmd       *exec.Cmd
 	exited    chan struct{}
 }
@@ -76,12 +77,7 @@ func startProc(t *testing.T, dir, name string, env []string, bin string, args ..
 
 func (p *proc) tail(n int) string {
 	data, _ := os.ReadFile(p.log)
-	var lines []string
-	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
-		if p.noise == "" || !strings.Contains(l, p.noise) {
-			lines = append(lines, l)
-		}
-	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
@@ -132,39 +128,23 @@ func waitHealthy(t *testing.T, p *proc, base string) {
 	}
 }
 
-// buildMLInference builds the server with the test-only fault switch.
-func buildMLInference(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "ml-inference")
-	build := exec.Command("go", "build", "-tags", "faultinject", "-o", bin, "./cmd/ml-inference")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build -tags faultinject ./cmd/ml-inference: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// server is one ml-inference process: its API and its debug listener.
+// server is one ml-inference process, built with the test-only fault switch
+// (-tags faultinject): its API and its debug listener.
 type server struct {
-	*proc
+	*inferencetest.Process
 	api, debug string // base URLs
 }
 
-var (
-	apiListening   = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
-	debugListening = regexp.MustCompile(`"msg":"debug endpoints listening","addr":"([^"]+)"`)
-)
-
-func startServer(t *testing.T, dir, bin, name string) *server {
+func startServer(t *testing.T, dir, name string) *server {
 	t.Helper()
-	p := startProc(t, dir, name, []string{"OTEL_TRACES_EXPORTER=none"}, bin,
-		"--addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0",
-		"--models-dir", filepath.Join(repoRoot, "models"), "--drain-delay", "0s")
-	p.noise = `"msg":"request"` // one access line per request: counted by the load instead
-	s := &server{proc: p}
-	s.api = "http://" + p.waitLog(t, apiListening)
-	s.debug = "http://" + p.waitLog(t, debugListening)
-	return s
+	p := inferencetest.Run(t, inferencetest.Options{
+		Tags: []string{"faultinject"},
+		Args: []string{"--debug-addr", "127.0.0.1:0", "--models-dir", filepath.Join(repoRoot, "models")},
+		// One access line per request: counted by the load instead.
+		Noise:   `"msg":"request"`,
+		LogFile: filepath.Join(dir, name+".log"),
+	})
+	return &server{Process: p, api: p.URL(""), debug: p.DebugURL("")}
 }
 
 // setErrorRate flips the fault switch (PUT /debug/fault).
@@ -178,7 +158,7 @@ func (s *server) setErrorRate(t *testing.T, rate float64) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		t.Fatalf("PUT /debug/fault?error_rate=%v on %s: %d %s", rate, s.name, resp.StatusCode, body)
+		t.Fatalf("PUT /debug/fault?error_rate=%v on %s: %d %s", rate, s.api, resp.StatusCode, body)
 	}
 }
 
@@ -378,3 +358,5 @@ func ruleErrors(ctx context.Context, vmalert string, since time.Time) (errs []st
 	}
 	return errs, evaluated, nil
 }
+
+func TestMain(m *testing.M) { os.Exit(inferencetest.Main(m)) }

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ml-platform/platform/internal/inferencetest"
 	"github.com/ml-platform/platform/internal/testtools"
 )
 
@@ -37,28 +38,9 @@ const receiverBudget = 10 * time.Second
 var (
 	repoRoot   = filepath.Join("..", "..")
 	repoModels = filepath.Join(repoRoot, "models")
-	// mlInference is the server binary, built once by TestMain.
-	mlInference string
 )
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tracing-test")
-	if err != nil {
-		panic(err)
-	}
-	mlInference = filepath.Join(dir, "ml-inference")
-	build := exec.Command("go", "build", "-o", mlInference, "./cmd/ml-inference")
-	build.Dir = repoRoot
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build ml-inference:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(inferencetest.Main(m)) }
 
 // TestTraceLogCorrelation: for each way ml-inference can export (OTLP over
 // HTTP with the shipped batch delay, HTTP and gRPC with a short one), a
@@ -124,8 +106,8 @@ func TestTraceLogCorrelation(t *testing.T) {
 				if err != nil {
 					t.Fatalf("after %v: %v\ncollector log:\n%s", elapsed.Round(time.Millisecond), err, col.log.String())
 				}
-				if err := checkAccessLog(srv.logs.Bytes(), tp, r.got.requestID); err != nil {
-					t.Errorf("%v\nml-inference log:\n%s", err, srv.logs.String())
+				if err := checkAccessLog([]byte(srv.Logs()), tp, r.got.requestID); err != nil {
+					t.Errorf("%v\nml-inference log:\n%s", err, srv.Logs())
 				}
 			}
 		})
@@ -175,12 +157,12 @@ func TestCheckerCanFail(t *testing.T) {
 	}
 	t.Logf("planted parent: %v", err)
 
-	if err := checkAccessLog(srv.logs.Bytes(), got.traceparent, got.requestID); err != nil {
+	if err := checkAccessLog([]byte(srv.Logs()), got.traceparent, got.requestID); err != nil {
 		t.Fatalf("positive control: the real request's access line: %v", err)
 	}
 	absent := got.traceparent
 	absent.traceID = randomHex(16)
-	err = checkAccessLog(srv.logs.Bytes(), absent, got.requestID)
+	err = checkAccessLog([]byte(srv.Logs()), absent, got.requestID)
 	if err == nil || !strings.Contains(err.Error(), "no access line") {
 		t.Errorf("a trace id absent from the access log (%s) was not reported: %v", absent.traceID, err)
 	}
@@ -280,59 +262,17 @@ func tryCollector(t *testing.T, bin string) (*collector, error) {
 
 // --- ml-inference ----------------------------------------------------------
 
-type mlServer struct {
-	addr string
-	logs *syncBuffer
-}
+type mlServer struct{ *inferencetest.Process }
 
 // startMLInference runs the binary with the given OTEL_* variables (and no
 // others from the environment), logs unbuffered, and waits for its
-// "listening" line.
+// "listening" line. At cleanup it sends SIGTERM: ml-inference flushes its
+// spans on the way out.
 func startMLInference(t *testing.T, otelEnv []string) *mlServer {
 	t.Helper()
-	cmd := exec.Command(mlInference, "--addr", "127.0.0.1:0", "--models-dir", repoModels,
-		"--drain-delay", "0", "--log-flush-interval", "0")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OTEL_") && !strings.HasPrefix(kv, "ML_INFERENCE_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, otelEnv...)
-	s := &mlServer{logs: &syncBuffer{}}
-	cmd.Stdout, cmd.Stderr = s.logs, s.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		// SIGTERM: ml-inference flushes its spans on the way out.
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	deadline := time.After(10 * time.Second)
-	for {
-		sc := bufio.NewScanner(bytes.NewReader(s.logs.Bytes()))
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				s.addr = line.Addr
-				return s
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("ml-inference exited before listening (%v):\n%s", err, s.logs.String())
-		case <-deadline:
-			t.Fatalf("ml-inference not listening after 10 s:\n%s", s.logs.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	return &mlServer{inferencetest.Run(t, inferencetest.Options{
+		Args: []string{"--models-dir", repoModels}, Env: otelEnv, CleanEnv: true,
+	})}
 }
 
 type response struct {
@@ -343,7 +283,7 @@ type response struct {
 // predict sends POST /predict, with the given traceparent or none.
 func (s *mlServer) predict(t *testing.T, parent *traceParent) response {
 	t.Helper()
-	req, err := http.NewRequest("POST", "http://"+s.addr+"/predict", strings.NewReader(`{"text":"The battery is great but the screen is dim"}`))
+	req, err := http.NewRequest("POST", s.URL("/predict"), strings.NewReader(`{"text":"The battery is great but the screen is dim"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
