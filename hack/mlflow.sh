@@ -11,7 +11,7 @@
 #             DIR/mlflow.db, DIR/artifacts/, DIR/webhook-secret.key
 #
 # MLFLOW_VENV names the virtualenv; unset, hack/venv.sh mlflow makes (first
-# run: about 1.5 min) or finds it. Ctrl-C stops the server and every process
+# run: 1.5 to 3 min) or finds it. Ctrl-C stops the server and every process
 # it started: they share its process group, which gets the terminal's SIGINT.
 set -euo pipefail
 

@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -196,4 +198,69 @@ func experimentID(t *testing.T, base, name string) string {
 		t.Fatalf("get experiment %s: %s, %v", name, resp.Status, err)
 	}
 	return out.Experiment.ID
+}
+
+// A server that cannot start fails the test with the reason, and the log's
+// tail is printed: planted with a fake virtualenv whose mlflow exits.
+func TestStartFailureShowsTheLog(t *testing.T) {
+	venv := t.TempDir()
+	if err := os.Mkdir(filepath.Join(venv, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, script := range map[string]string{
+		"mlflow": "#!/bin/sh\necho 'planted: mlflow cannot start' >&2\nexit 3\n",
+		"python": "#!/bin/sh\necho 0.0\n",
+	} {
+		if err := os.WriteFile(filepath.Join(venv, "bin", name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv(VenvEnv, venv)
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() { defer close(done); Start(r) }() // ends in r.Fatalf's Goexit
+	<-done
+	r.runCleanups()
+	out := strings.Join(r.logs, "\n")
+	if !r.failed || !strings.Contains(out, "mlflow server exited before /health answered: exit status 3") ||
+		!strings.Contains(out, "planted: mlflow cannot start") {
+		t.Errorf("a server that exits at once: failed=%v, output:\n%s\nwant the reason and the log's tail", r.failed, out)
+	}
+}
+
+// recorder stands in for the test given to Start, recording what it
+// reports; Fatal ends the calling goroutine, as testing.T's does.
+type recorder struct {
+	testing.TB // TempDir, Helper, Name, Setenv: the real test's
+	mu         sync.Mutex
+	logs       []string
+	failed     bool
+	cleanups   []func()
+}
+
+func (r *recorder) record(fail bool, format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logs = append(r.logs, fmt.Sprintf(format, args...))
+	r.failed = r.failed || fail
+}
+
+func (r *recorder) Logf(format string, args ...any)   { r.record(false, format, args...) }
+func (r *recorder) Errorf(format string, args ...any) { r.record(true, format, args...) }
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.record(true, format, args...)
+	runtime.Goexit()
+}
+func (r *recorder) Fatal(args ...any) { r.Fatalf("%s", fmt.Sprint(args...)) }
+func (r *recorder) Failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+func (r *recorder) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
+
+func (r *recorder) runCleanups() {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
 }
