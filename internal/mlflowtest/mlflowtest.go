@@ -246,9 +246,11 @@ func (s *Server) start() error {
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// If the test binary dies without its cleanups (a panic elsewhere, a
-	// SIGKILL), the server gets SIGTERM; MLflow's CLI then stops the
-	// processes it started.
+	// If the test binary dies without its cleanups (a SIGKILL, a timeout's
+	// panic), the server gets SIGTERM: MLflow's CLI then stops uvicorn at
+	// once, and the job runner, if on, ends itself within seconds when it
+	// sees the server gone (measured with a SIGKILLed test binary; only the
+	// job runner's /dev/shm store stayed behind).
 	setParentDeathSignal(cmd.SysProcAttr)
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
