@@ -41,9 +41,10 @@ type config struct {
 	stopGrace    time.Duration
 }
 
-// WithJobRunner turns MLflow's job runner on (huey consumers for GenAI
-// evaluation jobs, seven more processes). The model lifecycle does not use
-// it, so it is off by default, as in `make mlflow`.
+// WithJobRunner turns MLflow's job runner on: it runs GenAI evaluation jobs
+// in huey consumers, eight more processes (the runner and seven consumers).
+// The model lifecycle does not use it, so it is off by default, as in `make
+// mlflow`.
 func WithJobRunner() Option { return func(c *config) { c.jobRunner = true } }
 
 // WithStartTimeout bounds the wait for /health (default 3 minutes: the
