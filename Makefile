@@ -8,7 +8,7 @@ REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 GO       ?= go
 
-.PHONY: run build test verify diff slo dashboards diagrams tools evaluate bench bench-verify fuzz lint image clean help
+.PHONY: run build test verify diff slo dashboards diagrams tools evaluate bench bench-verify fuzz lint mlflow image clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench-verify: ## wall time of a warm make verify (median of 3)
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	hack/fuzz.sh
+
+mlflow: ## MLflow 3.17.2 (tracking, registry, artifacts) on localhost:5000, data in .mlflow/; Ctrl-C stops it
+	hack/mlflow.sh
 
 image: ## build the container image (needs a Docker engine)
 	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t ml-inference:$(VERSION) .

@@ -32,7 +32,10 @@ export VMAGENT_BIN AMTOOL_BIN HELM_BIN
 export KUBEBUILDER_ASSETS PLATFORMCTL_CRD_DIRS KYVERNO_BIN GITLEAKS_BIN PROMTOOL_BIN VMALERT_BIN
 OTELCOL_BIN="$(hack/tools.sh path otelcol)" # not `export X="$(...)"`: that would hide a failed build
 export OTELCOL_BIN
+MLFLOW_VENV="$(hack/venv.sh mlflow)" # internal/mlflow, internal/mlflowtest: a real MLflow server (venv made on first use)
+export MLFLOW_VENV
 echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
+echo "MLFLOW_VENV=$MLFLOW_VENV"
 
 echo "==> go test (race detector on)"
 go test -race -count=1 ./...

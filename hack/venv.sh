@@ -43,8 +43,9 @@ command -v "$python" >/dev/null || die "$python is required to create the $name 
   die "$python has no venv/ensurepip module (Debian: apt-get install -y python3-venv)"
 
 # Every line that names a package must pin it exactly: a range would make two
-# machines install different things from the same file.
-if bad="$(grep -vE '^[[:space:]]*(#|$)' "$req" | grep -vE '^[A-Za-z0-9_.\[\],-]+==[^=;[:space:]]+([[:space:]]*;.*)?$')"; then
+# machines install different things from the same file. (In the bracket
+# expression ']' comes first to be literal: POSIX regexps have no \] escape.)
+if bad="$(grep -vE '^[[:space:]]*(#|$)' "$req" | grep -vE '^[][A-Za-z0-9_.,-]+==[^=;[:space:]]+([[:space:]]*;.*)?$')"; then
   die "tools/python/$name/requirements.txt: every requirement must be pinned with ==; these are not:
 $bad"
 fi
