@@ -8,6 +8,7 @@ import (
 
 	"github.com/ml-platform/platform/internal/bootstrap"
 	"github.com/ml-platform/platform/internal/config"
+	"github.com/ml-platform/platform/internal/gitops"
 )
 
 func bootstrapCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -19,7 +20,7 @@ func bootstrapCmd(ctx context.Context, args []string, getenv func(string) string
 	if err := config.Parse(fs, "PLATFORMCTL", args, getenv); err != nil {
 		return err
 	}
-	app, err := bootstrap.RootApplication(filepath.Join(*root, bootstrap.RootFile), *repo, *revision)
+	app, err := bootstrap.RootApplication(filepath.Join(*root, gitops.RootFile), *repo, *revision)
 	if err != nil {
 		return err
 	}

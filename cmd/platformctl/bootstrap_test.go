@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ml-platform/platform/internal/bootstrap"
+	"github.com/ml-platform/platform/internal/gitops"
 	"github.com/ml-platform/platform/internal/render"
 	"github.com/ml-platform/platform/internal/testcluster"
 	"github.com/ml-platform/platform/internal/verify"
@@ -32,7 +33,7 @@ func TestBootstrapOutputIsAccepted(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "root.yaml")
 	os.WriteFile(file, []byte(out.String()), 0o644)
-	objs, err := verify.ReadManifests(file)
+	objs, err := gitops.ReadManifests(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +46,8 @@ func TestBootstrapOutputIsAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cluster.Stop()
-	r := &verify.Rendered{Order: []string{file}, Objects: map[string][]render.Object{file: objs}, Env: map[string]verify.Environment{}}
-	_, fs := verify.Server(context.Background(), cluster.Config, &verify.Config{ExternalNamespaces: []string{"argocd"}}, r)
+	r := &verify.Rendered{Order: []string{file}, Objects: map[string][]render.Object{file: objs}, Env: map[string]gitops.Environment{}}
+	_, fs := verify.Server(context.Background(), cluster.Config, &gitops.Repository{ExternalNamespaces: []string{"argocd"}}, r)
 	if len(fs) != 0 {
 		t.Fatalf("bootstrap output rejected: %v", fs)
 	}
@@ -59,7 +60,7 @@ func TestBootstrapOutputIsAccepted(t *testing.T) {
 func TestBootstrapPatchesRepointChildren(t *testing.T) {
 	chdirRepo(t)
 	const fork = "https://github.com/someone/platform-fork.git"
-	app, err := bootstrap.RootApplication(bootstrap.RootFile, fork, "v9.9.9")
+	app, err := bootstrap.RootApplication(gitops.RootFile, fork, "v9.9.9")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestBootstrapPatchesRepointChildren(t *testing.T) {
 	for _, o := range objs {
 		switch o.GetKind() {
 		case "Application":
-			if o.GetLabels()[bootstrap.SourceLabel] != "this-repo" {
+			if o.GetLabels()[gitops.ForkLabel] != "this-repo" {
 				continue
 			}
 			children++

@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/ml-platform/platform/internal/config"
 	"github.com/ml-platform/platform/internal/envdiff"
+	"github.com/ml-platform/platform/internal/gitops"
 	"github.com/ml-platform/platform/internal/render"
-	"github.com/ml-platform/platform/internal/verify"
 )
 
 func diffCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -27,14 +26,13 @@ func diffCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if len(envs) != 2 {
 		return fmt.Errorf("usage: platformctl diff [--root DIR] ENV1 ENV2")
 	}
-	cfg, err := verify.LoadConfig(filepath.Join(*root, verify.ConfigFile))
+	repo, err := gitops.Load(*root)
 	if err != nil {
 		return err
 	}
-	cfg = cfg.Rooted(*root)
 	var rendered [2][]render.Object
 	for i, name := range envs {
-		e, err := cfg.Environment(name)
+		e, err := repo.Environment(name)
 		if err != nil {
 			return err
 		}

@@ -20,14 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ml-platform/platform/internal/verify"
+	"github.com/ml-platform/platform/internal/gitops"
 )
-
-// RootFile is the committed root Application.
-const RootFile = "infrastructure/argocd/root.yaml"
-
-// SourceLabel marks child Applications whose source is this repository.
-const SourceLabel = verify.ForkLabel
 
 // RootApplication reads the committed root Application and points it, and
 // through patches its children, at repo and revision.
@@ -38,7 +32,7 @@ func RootApplication(rootFile, repo, revision string) (*unstructured.Unstructure
 	if strings.TrimSpace(revision) == "" {
 		return nil, fmt.Errorf("--revision is required (a branch, tag or commit)")
 	}
-	objs, err := verify.ReadManifests(rootFile)
+	objs, err := gitops.ReadManifests(rootFile)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +60,7 @@ func RootApplication(rootFile, repo, revision string) (*unstructured.Unstructure
 	projects := fmt.Sprintf("- op: replace\n  path: /spec/sourceRepos/0\n  value: %q\n", repo)
 	set([]any{
 		map[string]any{
-			"target": map[string]any{"kind": "Application", "labelSelector": SourceLabel + "=this-repo"},
+			"target": map[string]any{"kind": "Application", "labelSelector": gitops.ForkLabel + "=this-repo"},
 			"patch":  children,
 		},
 		map[string]any{

@@ -173,7 +173,7 @@ func (f Flow) validate(envs []string) error {
 	}
 	for _, e := range f.Environments.Names {
 		if !slices.Contains(envs, e) {
-			return fmt.Errorf("field \"environments\" names %q, which is not an environment of infrastructure/verify.yaml %v", e, envs)
+			return fmt.Errorf("field \"environments\" names %q, which is not an environment of infrastructure/platform.yaml %v", e, envs)
 		}
 	}
 	for side, p := range map[string]Peer{"from": f.From, "to": f.To} {

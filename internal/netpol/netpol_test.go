@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ml-platform/platform/internal/gitops"
 	"github.com/ml-platform/platform/internal/netpol"
 	"github.com/ml-platform/platform/internal/verify"
 )
@@ -15,14 +16,13 @@ import (
 const repoRoot = "../.."
 
 // rendered renders every environment and entry point of the real repository.
-func rendered(t *testing.T) (*verify.Config, []*unstructured.Unstructured) {
+func rendered(t *testing.T) (*gitops.Repository, []*unstructured.Unstructured) {
 	t.Helper()
-	c, err := verify.LoadConfig(filepath.Join(repoRoot, verify.ConfigFile))
+	c, err := gitops.Load(repoRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c = c.Rooted(repoRoot)
-	r, fs := verify.Render(c)
+	r, fs := verify.Render(c, &gitops.Renderer{})
 	for _, e := range c.Environments {
 		if _, ok := r.Objects[e.Path]; !ok {
 			t.Fatalf("environment %s does not render: %v", e.Name, fs)
@@ -32,25 +32,15 @@ func rendered(t *testing.T) (*verify.Config, []*unstructured.Unstructured) {
 		t.Logf("entry points that do not render (their policies are missing here): %v", fs)
 	}
 	var objs []*unstructured.Unstructured
-	for _, where := range r.Order {
-		for _, o := range r.Objects[where] {
-			objs = append(objs, o.Unstructured)
-		}
+	for _, o := range r.All() {
+		objs = append(objs, o.Unstructured)
 	}
 	return c, objs
 }
 
-func envNames(c *verify.Config) []string {
-	var names []string
-	for _, e := range c.Environments {
-		names = append(names, e.Name)
-	}
-	return names
-}
-
-func realMatrix(t *testing.T, c *verify.Config) *netpol.Matrix {
+func realMatrix(t *testing.T, c *gitops.Repository) *netpol.Matrix {
 	t.Helper()
-	m, err := netpol.Load(filepath.Join(repoRoot, "infrastructure/network/connectivity.yaml"), envNames(c))
+	m, err := netpol.Load(filepath.Join(repoRoot, "infrastructure/network/connectivity.yaml"), c.EnvironmentNames())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +67,10 @@ func obj(t *testing.T, doc string) *unstructured.Unstructured {
 
 // failures checks the matrix in every environment and returns the failures
 // as printed.
-func failures(t *testing.T, c *verify.Config, m *netpol.Matrix, cl *netpol.Cluster) map[string][]string {
+func failures(t *testing.T, c *gitops.Repository, m *netpol.Matrix, cl *netpol.Cluster) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	for _, env := range envNames(c) {
+	for _, env := range c.EnvironmentNames() {
 		for _, f := range cl.Check(m, env).Failures() {
 			out[env] = append(out[env], f.String())
 		}
@@ -118,7 +108,7 @@ func TestRealManifestsMatchTheMatrix(t *testing.T) {
 			t.Errorf("namespace %s renders no policy: the platform owns it", ns)
 		}
 	}
-	for _, env := range envNames(c) {
+	for _, env := range c.EnvironmentNames() {
 		rep := cl.Check(m, env)
 		for _, f := range rep.Failures() {
 			t.Errorf("%s", f)
@@ -146,7 +136,7 @@ func TestWrongExpectationIsReported(t *testing.T) {
 		}
 	}
 	got := failures(t, c, m, mustCluster(t, objs))
-	for _, env := range envNames(c) {
+	for _, env := range c.EnvironmentNames() {
 		if len(got[env]) != 1 {
 			t.Fatalf("%s: %d failures, want 1: %q", env, len(got[env]), got[env])
 		}

@@ -7,9 +7,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/ml-platform/platform/internal/gitops"
 	"github.com/ml-platform/platform/internal/render"
 	"github.com/ml-platform/platform/internal/testtools"
-	"github.com/ml-platform/platform/internal/verify"
 )
 
 // repoRoot is the repository root, from this package's directory.
@@ -49,124 +49,20 @@ func bundle(t *testing.T) []render.Object {
 	return objs
 }
 
-// modeOf is the mode whose copies of the policies must judge a namespace
-// with this env label (infrastructure/policies/kyverno/kustomization.yaml).
-func modeOf(env string) string {
-	switch env {
-	case "staging", "prod", "platform":
-		return "-enforce"
-	}
-	return "-audit"
-}
-
-// target is what TestEnvironmentsPassPolicies applies the bundle to: an
-// environment, or an entry point that renders workloads (the observability
-// stack), with the env label of the namespace its workloads run in.
-type target struct {
-	name, path, env string
-}
-
-// targets lists every environment of infrastructure/verify.yaml, and every
-// entry point that renders workloads into a Namespace it also renders.
-func targets(t *testing.T) []target {
-	t.Helper()
-	cfg, err := verify.LoadConfig(filepath.Join(repoRoot, verify.ConfigFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = cfg.Rooted(repoRoot)
-	var out []target
-	for _, env := range cfg.Environments {
-		out = append(out, target{env.Name, env.Path, env.Name})
-	}
-	for _, p := range cfg.EntryPoints {
-		objs, err := render.Build(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if workloadCount(objs) == 0 {
-			continue
-		}
-		envs := map[string]bool{}
-		for _, o := range objs {
-			if o.GetKind() == "Namespace" {
-				envs[o.GetLabels()["env"]] = true
-			}
-		}
-		if len(envs) != 1 {
-			t.Fatalf("%s renders workloads and %d Namespaces with env labels %v; want one Namespace", p, len(envs), envs)
-		}
-		for env := range envs {
-			out = append(out, target{filepath.Base(p), p, env})
-		}
-	}
-	return out
-}
-
-func workloadCount(objs []render.Object) int {
-	n := 0
-	for _, o := range objs {
-		switch o.GetKind() {
-		case "Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob":
-			n++
-		}
-	}
-	return n
-}
-
-// TestEnvironmentsPassPolicies renders every environment of
-// infrastructure/verify.yaml, and every entry point with workloads (the
-// observability stack), and applies the deployed policy bundle to it: no
-// result may fail or error, every workload is judged by all five policies of
-// its namespace's mode, and by no policy of the other mode.
-func TestEnvironmentsPassPolicies(t *testing.T) {
-	bin := kyvernoBin(t)
-	policies := bundle(t)
-	tgts := targets(t)
-	if len(tgts) < 4 {
-		t.Fatalf("%d targets (%v); want the three environments and the observability stack", len(tgts), tgts)
-	}
-	for _, tg := range tgts {
-		t.Run(tg.name, func(t *testing.T) {
-			resources, err := render.Build(tg.path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			workloads := workloadCount(resources)
-			if workloads == 0 {
-				t.Fatalf("%s renders no workload: nothing for the policies to check", tg.path)
-			}
-			run, err := Apply(bin, t.TempDir(), policies, resources)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mode := modeOf(tg.env)
-			for _, r := range run.Results {
-				switch {
-				case r.Result == "fail" || r.Result == "error":
-					t.Errorf("policy violation in %s: %s", tg.name, r)
-				case r.Result == "pass" && !strings.HasSuffix(r.Policy, mode):
-					t.Errorf("%s: %s judged a workload of %s (env=%s); only %s policies should match it", r.Policy, r, tg.name, tg.env, mode)
-				}
-			}
-			if got, want := run.Count("pass"), workloads*policyCount; got != want {
-				t.Errorf("%s: %d passing results; want %d (%d workloads x %d policies): a policy did not match?\n%s",
-					tg.name, got, want, workloads, policyCount, run.Output)
-			}
-			t.Logf("%s (env=%s, %s): %d workloads, %d pass, %d fail, %d skip", tg.name, tg.env, mode, workloads, run.Count("pass"), run.Count("fail"), run.Count("skip"))
-		})
-	}
-}
+// Every environment and entry point passing the bundle is proven by
+// `platformctl verify` (internal/verify, the "kyverno policies" stage: every
+// workload judged by every policy of exactly one mode, no failure). This
+// package's tests prove the CLI harness itself.
 
 // TestHarnessCatchesViolations plants the seed's non-compliant Deployment
 // (nginx:latest, no resources, no probes) in each mode's namespaces: every
 // policy of that mode must fail it, and in a system namespace every policy
 // must skip it (the deployed PolicyException, which names both copies). Without this, a harness that silently
-// matched nothing would pass TestEnvironmentsPassPolicies.
+// matched nothing would let verify's policy stage pass.
 func TestHarnessCatchesViolations(t *testing.T) {
 	bin := kyvernoBin(t)
 	policies := bundle(t)
-	seed, err := verify.ReadManifests(filepath.Join(repoRoot, "test", "kyverno", "resources", "seed-deployment.yaml"))
+	seed, err := gitops.ReadManifests(filepath.Join(repoRoot, "test", "kyverno", "resources", "seed-deployment.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,56 +1,59 @@
 package verify
 
 import (
+	"context"
 	"fmt"
-	"io"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/ml-platform/platform/internal/gitops"
 	"github.com/ml-platform/platform/internal/netpol"
 )
 
-// Network checks the connectivity matrix (Config.NetworkMatrix) against the
-// NetworkPolicies of everything rendered, once per environment, and prints how
-// many flows each environment checked. Every environment shares one cluster,
-// so the policies of all of them (and of the entry points and files) are
-// evaluated together; each flow is a finding when cyclonus' verdict differs
-// from its expectation. An environment that did not render is skipped (its
-// render failure is already a finding).
-func Network(c *Config, r *Rendered, out io.Writer) []Finding {
-	if c.NetworkMatrix == "" {
-		return nil
+// checkNetwork is Network as a stage of verify.
+func checkNetwork(_ context.Context, in *Inputs) ([]Finding, string, error) {
+	if in.Repo.NetworkMatrix == "" {
+		return nil, "no networkMatrix declared", nil
 	}
-	var envs []string
-	for _, e := range c.Environments {
-		envs = append(envs, e.Name)
-	}
-	m, err := netpol.Load(c.NetworkMatrix, envs)
+	fs, perEnv := Network(in.Repo, in.Rendered)
+	return fs, strings.Join(perEnv, "; "), nil
+}
+
+// Network checks the connectivity matrix (networkMatrix) against the
+// NetworkPolicies of everything rendered, once per environment, and says
+// per environment how many flows it checked. Every environment shares one
+// cluster, so the policies of all of them (and of the entry points and
+// files) are evaluated together; each flow is a finding when cyclonus'
+// verdict differs from its expectation. An environment that did not render
+// is skipped (its render failure is already a finding).
+func Network(repo *gitops.Repository, r *Rendered) ([]Finding, []string) {
+	m, err := netpol.Load(repo.NetworkMatrix, repo.EnvironmentNames())
 	if err != nil {
-		return []Finding{{Where: c.NetworkMatrix, Message: err.Error()}}
+		return []Finding{{Where: repo.NetworkMatrix, Message: err.Error()}}, nil
 	}
 	var objs []*unstructured.Unstructured
-	for _, where := range r.Order {
-		for _, o := range r.Objects[where] {
-			objs = append(objs, o.Unstructured)
-		}
+	for _, o := range r.All() {
+		objs = append(objs, o.Unstructured)
 	}
 	cluster, err := netpol.NewCluster(objs)
 	if err != nil {
-		return []Finding{{Where: c.NetworkMatrix, Message: err.Error()}}
+		return []Finding{{Where: repo.NetworkMatrix, Message: err.Error()}}, nil
 	}
 	var fs []Finding
-	for _, e := range c.Environments {
+	var perEnv []string
+	for _, e := range repo.Environments {
 		if _, ok := r.Objects[e.Path]; !ok {
-			fmt.Fprintf(out, "network: %s: not rendered, flows not checked\n", e.Name)
+			perEnv = append(perEnv, e.Name+": not rendered, flows not checked")
 			continue
 		}
 		rep := cluster.Check(m, e.Name)
 		allowed, denied, pending := rep.Counts()
-		fmt.Fprintf(out, "network: %s: %d flows checked (%d allowed, %d denied), %d pending, %d wrong\n",
-			e.Name, allowed+denied, allowed, denied, pending, len(rep.Failures()))
+		perEnv = append(perEnv, fmt.Sprintf("%s %d flows (%d allowed, %d denied, %d pending, %d wrong)",
+			e.Name, allowed+denied, allowed, denied, pending, len(rep.Failures())))
 		for _, f := range rep.Failures() {
-			fs = append(fs, Finding{Where: c.NetworkMatrix, Object: fmt.Sprintf("flow %q (%s)", f.Flow.Name, f.Env), Message: f.Describe() + ": " + f.Problem})
+			fs = append(fs, Finding{Where: repo.NetworkMatrix, Object: fmt.Sprintf("flow %q (%s)", f.Flow.Name, f.Env), Message: f.Describe() + ": " + f.Problem})
 		}
 	}
-	return fs
+	return fs, perEnv
 }

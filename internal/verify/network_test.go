@@ -1,27 +1,29 @@
 package verify
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ml-platform/platform/internal/gitops"
 )
 
 // The repository's own matrix holds against its manifests, and verify prints
 // the flow counts per environment.
 func TestNetworkMatrixOfTheRepository(t *testing.T) {
 	c, r := repository(t)
-	var out bytes.Buffer
-	if fs := Network(c, r, &out); len(fs) != 0 {
+	fs, perEnv := Network(c, r)
+	if len(fs) != 0 {
 		t.Fatalf("findings:\n%s", findingsText(fs))
 	}
+	out := strings.Join(perEnv, "\n")
 	for _, env := range []string{"dev", "staging", "prod"} {
-		if !strings.Contains(out.String(), "network: "+env+": ") || !strings.Contains(out.String(), " allowed, ") {
-			t.Errorf("output lacks the counts for %s:\n%s", env, out.String())
+		if !strings.Contains(out, env+" ") || !strings.Contains(out, " allowed, ") {
+			t.Errorf("output lacks the counts for %s:\n%s", env, out)
 		}
 	}
-	t.Log(out.String())
+	t.Log(out)
 }
 
 // A wrong expectation in the matrix is a finding that prints the flow.
@@ -39,28 +41,26 @@ func TestNetworkMatrixWrongExpectationFails(t *testing.T) {
 	if err := os.WriteFile(c.NetworkMatrix, []byte(planted), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	fs := Network(c, r, &out)
+	fs, perEnv := Network(c, r)
 	if len(fs) != 3 {
 		t.Fatalf("%d findings, want one per environment:\n%s", len(fs), findingsText(fs))
 	}
 	expectFindings(t, fs, `flow "ml-inference-to-model-registry" (prod): ml-inference-prod/{app.kubernetes.io/name=ml-inference} -> ml-platform/{app.kubernetes.io/name=mlflow}:5000/TCP: expected deny, got allow (egress: allowed by ml-inference-prod/ml-inference-egress`)
-	if !strings.Contains(out.String(), "1 wrong") {
-		t.Errorf("output does not count the wrong flow:\n%s", out.String())
+	if out := strings.Join(perEnv, "\n"); !strings.Contains(out, "1 wrong") {
+		t.Errorf("output does not count the wrong flow:\n%s", out)
 	}
 }
 
-func repository(t *testing.T) (*Config, *Rendered) {
+// repository is the real repository, rendered.
+func repository(t *testing.T) (*gitops.Repository, *Rendered) {
 	t.Helper()
-	root := filepath.Join("..", "..")
-	c, err := LoadConfig(filepath.Join(root, ConfigFile))
+	c, err := gitops.Load(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c = c.Rooted(root)
 	if c.NetworkMatrix == "" {
-		t.Fatal("infrastructure/verify.yaml declares no networkMatrix")
+		t.Fatal("infrastructure/platform.yaml declares no networkMatrix")
 	}
-	r, _ := Render(c)
+	r, _ := Render(c, &gitops.Renderer{})
 	return c, r
 }

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,20 +13,9 @@ import (
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 
+	"github.com/ml-platform/platform/internal/gitops"
 	"github.com/ml-platform/platform/internal/render"
 )
-
-// PodSecurityException lets one namespace run below the "restricted" Pod
-// Security Standard (infrastructure/verify.yaml, podSecurityExceptions). Its
-// Namespace object, if this repository declares one, must enforce Level, and
-// the pod templates rendered into it are evaluated at Level instead of
-// restricted. Reason is required: an exception nobody can explain is a
-// finding.
-type PodSecurityException struct {
-	Namespace string `json:"namespace"`
-	Level     string `json:"level"` // baseline or privileged
-	Reason    string `json:"reason"`
-}
 
 // podSecurityEvaluator is the upstream evaluator, the same code kube-apiserver
 // runs for Pod Security Admission (k8s.io/pod-security-admission, the version
@@ -43,11 +33,11 @@ var podSecurityEvaluator = func() policy.Evaluator {
 // requires every Namespace object, and every namespace an Application creates
 // (CreateNamespace=true), to enforce it. A namespace listed in
 // podSecurityExceptions is held to its listed level instead.
-func PodSecurity(c *Config, r *Rendered) []Finding {
+func PodSecurity(repo *gitops.Repository, r *Rendered) []Finding {
 	var fs []Finding
-	exceptions := map[string]PodSecurityException{}
-	for i, e := range c.PodSecurityExceptions {
-		where := fmt.Sprintf("%s: podSecurityExceptions[%d]", ConfigFile, i)
+	exceptions := map[string]gitops.PodSecurityException{}
+	for i, e := range repo.PodSecurityExceptions {
+		where := fmt.Sprintf("%s: podSecurityExceptions[%d]", gitops.ConfigFile, i)
 		switch {
 		case e.Namespace == "":
 			fs = append(fs, Finding{Where: where, Message: "namespace is required"})
@@ -73,7 +63,7 @@ func PodSecurity(c *Config, r *Rendered) []Finding {
 			switch {
 			case o.GetKind() == "Namespace" && o.GetAPIVersion() == "v1":
 				checkNamespaceLevel(o.GetLabels(), want(o.GetName()), "label", report)
-			case o.GetKind() == "Application" && strings.HasPrefix(o.GetAPIVersion(), "argoproj.io/"):
+			case gitops.IsArgo(o.Unstructured, "Application"):
 				opts, _, _ := unstructured.NestedStringSlice(o.Object, "spec", "syncPolicy", "syncOptions")
 				if !slices.Contains(opts, "CreateNamespace=true") {
 					continue
@@ -107,6 +97,34 @@ func PodSecurity(c *Config, r *Rendered) []Finding {
 	return fs
 }
 
+// checkPodSecurity is PodSecurity as a stage of verify.
+func checkPodSecurity(_ context.Context, in *Inputs) ([]Finding, string, error) {
+	n := 0
+	for _, o := range in.Rendered.All() {
+		if _, ok := podSpec(o.Unstructured); ok {
+			n++
+		}
+	}
+	return PodSecurity(in.Repo, in.Rendered), plural(n, "pod template", "pod templates") + " at \"restricted\" (latest), namespaces' enforce labels", nil
+}
+
+// podSpec finds the pod spec of a workload.
+func podSpec(u *unstructured.Unstructured) (map[string]any, bool) {
+	var path []string
+	switch u.GetKind() {
+	case "Pod":
+		path = []string{"spec"}
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Rollout":
+		path = []string{"spec", "template", "spec"}
+	case "CronJob":
+		path = []string{"spec", "jobTemplate", "spec", "template", "spec"}
+	default:
+		return nil, false
+	}
+	spec, found, err := unstructured.NestedMap(u.Object, path...)
+	return spec, found && err == nil
+}
+
 // checkNamespaceLevel: the enforce label names the wanted level (a missing
 // label means privileged).
 func checkNamespaceLevel(labels map[string]string, want psaapi.Level, field string, report func(string, ...any)) {
@@ -119,7 +137,7 @@ func checkNamespaceLevel(labels map[string]string, want psaapi.Level, field stri
 	case got != string(want):
 		hint := ""
 		if want == psaapi.LevelRestricted {
-			hint = "; an exception needs an entry with a reason in podSecurityExceptions of " + ConfigFile
+			hint = "; an exception needs an entry with a reason in podSecurityExceptions of " + gitops.ConfigFile
 		}
 		report("%s %s is %q, want %q%s", field, psaapi.EnforceLevelLabel, got, want, hint)
 	}

@@ -3,13 +3,15 @@ package verify
 import (
 	"strings"
 	"testing"
+
+	"github.com/ml-platform/platform/internal/gitops"
 )
 
 // Each planted violation is a finding naming the object and the failing
 // Pod Security check, in the words kube-apiserver's admission uses.
 func TestPodSecurityCatchesPlantedViolations(t *testing.T) {
 	c, _ := fixture(t, "pod-security")
-	r, fs := Render(c)
+	r, fs := Render(c, &gitops.Renderer{})
 	if len(fs) > 0 {
 		t.Fatalf("render: %s", findingsText(fs))
 	}
@@ -40,7 +42,7 @@ func TestPodSecurityCatchesPlantedViolations(t *testing.T) {
 
 // The repository itself: every pod template of every environment and entry
 // point meets "restricted", and every namespace enforces it (or is excepted
-// with a reason in infrastructure/verify.yaml).
+// with a reason in infrastructure/platform.yaml).
 func TestPodSecurityOfTheRepository(t *testing.T) {
 	c, r := repository(t)
 	if fs := PodSecurity(c, r); len(fs) != 0 {
@@ -56,6 +58,6 @@ func TestPodSecurityOfTheRepository(t *testing.T) {
 				namespaces++
 			}
 		}
-		t.Logf("%s: %d pod templates restricted, %d namespaces enforcing", rel("../..", where), pods, namespaces)
+		t.Logf("%s: %d pod templates restricted, %d namespaces enforcing", c.Rel(where), pods, namespaces)
 	}
 }

@@ -1,14 +1,15 @@
 package verify
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/ml-platform/platform/internal/gitops"
 	"github.com/ml-platform/platform/internal/render"
 )
 
@@ -34,77 +35,82 @@ var clusterScoped = map[string]bool{
 	"external-secrets.io/ClusterExternalSecret":                     true,
 }
 
-// Projects checks every Application that syncs a path of this repository
-// against its AppProject, as Argo CD will at sync time: the project exists
-// and allows the source repository, and every object the path renders is of
-// a kind the project allows (cluster- or namespace-scoped whitelists and
-// blacklists, with name globs) in a namespace among its destinations. A
-// refusal found here would otherwise surface only in a cluster, as a sync
-// error.
-func Projects(c *Config, root string, r *Rendered) []Finding {
+// checkProjects checks every Application that syncs a path of this
+// repository against its AppProject, as Argo CD will at sync time: the
+// project exists and allows the source repository, and every object the path
+// renders is of a kind the project allows (cluster- or namespace-scoped
+// whitelists and blacklists, with name globs) in a namespace among its
+// destinations. A refusal found here would otherwise surface only in a
+// cluster, as a sync error.
+func checkProjects(_ context.Context, in *Inputs) ([]Finding, string, error) {
+	fs, n := Projects(in.Repo, in.Renderer, in.Rendered)
+	return fs, plural(n, "object", "objects") + " checked against their Applications' projects", nil
+}
+
+// Projects is checkProjects; it returns the findings and how many synced
+// objects it checked.
+func Projects(repo *gitops.Repository, rr *gitops.Renderer, r *Rendered) ([]Finding, int) {
 	projects := map[string]*unstructured.Unstructured{}
 	var apps []render.Object
-	for _, where := range r.Order {
-		for _, o := range r.Objects[where] {
-			if !strings.HasPrefix(o.GetAPIVersion(), "argoproj.io/") {
-				continue
-			}
-			switch o.GetKind() {
-			case "AppProject":
-				projects[o.GetName()] = o.Unstructured
-			case "Application":
-				apps = append(apps, o)
-			}
+	for _, o := range r.All() {
+		switch {
+		case gitops.IsArgo(o.Unstructured, "AppProject"):
+			projects[o.GetName()] = o.Unstructured
+		case gitops.IsArgo(o.Unstructured, "Application"):
+			apps = append(apps, o)
 		}
 	}
 	var fs []Finding
+	checked := 0
 	for _, app := range apps {
-		url, _, _ := unstructured.NestedString(app.Object, "spec", "source", "repoURL")
-		srcPath, _, _ := unstructured.NestedString(app.Object, "spec", "source", "path")
-		if url != c.RepoURL || srcPath == "" || !hasKustomization(filepath.Join(root, srcPath)) {
-			continue
-		}
-		report := func(obj, format string, args ...any) {
-			fs = append(fs, Finding{Where: srcPath, Object: obj, Message: fmt.Sprintf("Application %s: ", app.GetName()) + fmt.Sprintf(format, args...)})
-		}
-		projName, _, _ := unstructured.NestedString(app.Object, "spec", "project")
-		proj, ok := projects[projName]
-		if !ok {
-			report("", "its project %q is not among the rendered AppProjects", projName)
-			continue
-		}
-		if repos, _, _ := unstructured.NestedStringSlice(proj.Object, "spec", "sourceRepos"); !slices.Contains(repos, url) && !slices.Contains(repos, "*") {
-			report("", "project %s does not allow source repository %s", projName, url)
-		}
-		objs, err := render.Build(filepath.Join(root, srcPath))
-		if err != nil {
-			continue // checkApplicationPaths reports it
-		}
-		destNS, _, _ := unstructured.NestedString(app.Object, "spec", "destination", "namespace")
-		for _, o := range objs {
-			gk := o.GroupVersionKind().Group + "/" + o.GetKind()
-			if clusterScoped[gk] {
-				if !listed(proj, "clusterResourceWhitelist", o) || listed(proj, "clusterResourceBlacklist", o) {
-					report(o.Ref(), "project %s does not allow cluster-scoped %s %q: add it to spec.clusterResourceWhitelist of AppProject %s", projName, gk, o.GetName(), projName)
-				}
+		for _, src := range gitops.SourcesFrom(app.Unstructured, repo.RepoURL) {
+			dir := filepath.Join(repo.Root, src.Path)
+			if !gitops.HasKustomization(dir) {
 				continue
 			}
-			ns := o.GetNamespace()
-			if ns == "" {
-				ns = destNS
+			report := func(obj, format string, args ...any) {
+				fs = append(fs, Finding{Where: src.Path, Object: obj, Message: fmt.Sprintf("Application %s: ", app.GetName()) + fmt.Sprintf(format, args...)})
 			}
-			if !destinationAllowed(proj, ns) {
-				report(o.Ref(), "project %s has no destination for namespace %q", projName, ns)
+			projName, _, _ := unstructured.NestedString(app.Object, "spec", "project")
+			proj, ok := projects[projName]
+			if !ok {
+				report("", "its project %q is not among the rendered AppProjects", projName)
+				continue
 			}
-			if _, restricted, _ := unstructured.NestedSlice(proj.Object, "spec", "namespaceResourceWhitelist"); restricted && !listed(proj, "namespaceResourceWhitelist", o) {
-				report(o.Ref(), "project %s does not allow %s in namespaces: add it to spec.namespaceResourceWhitelist of AppProject %s", projName, gk, projName)
+			if repos, _, _ := unstructured.NestedStringSlice(proj.Object, "spec", "sourceRepos"); !slices.Contains(repos, src.RepoURL) && !slices.Contains(repos, "*") {
+				report("", "project %s does not allow source repository %s", projName, src.RepoURL)
 			}
-			if listed(proj, "namespaceResourceBlacklist", o) {
-				report(o.Ref(), "project %s blacklists %s", projName, gk)
+			objs, err := rr.Build(dir)
+			if err != nil {
+				continue // checkApplications reports it
+			}
+			destNS, _, _ := unstructured.NestedString(app.Object, "spec", "destination", "namespace")
+			for _, o := range objs {
+				checked++
+				gk := o.GroupVersionKind().Group + "/" + o.GetKind()
+				if clusterScoped[gk] {
+					if !listed(proj, "clusterResourceWhitelist", o) || listed(proj, "clusterResourceBlacklist", o) {
+						report(o.Ref(), "project %s does not allow cluster-scoped %s %q: add it to spec.clusterResourceWhitelist of AppProject %s", projName, gk, o.GetName(), projName)
+					}
+					continue
+				}
+				ns := o.GetNamespace()
+				if ns == "" {
+					ns = destNS
+				}
+				if !destinationAllowed(proj, ns) {
+					report(o.Ref(), "project %s has no destination for namespace %q", projName, ns)
+				}
+				if _, restricted, _ := unstructured.NestedSlice(proj.Object, "spec", "namespaceResourceWhitelist"); restricted && !listed(proj, "namespaceResourceWhitelist", o) {
+					report(o.Ref(), "project %s does not allow %s in namespaces: add it to spec.namespaceResourceWhitelist of AppProject %s", projName, gk, projName)
+				}
+				if listed(proj, "namespaceResourceBlacklist", o) {
+					report(o.Ref(), "project %s blacklists %s", projName, gk)
+				}
 			}
 		}
 	}
-	return fs
+	return fs, checked
 }
 
 // listed reports whether o matches an entry (group, kind, optional name; each

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/ml-platform/platform/internal/gitops"
 	"github.com/ml-platform/platform/internal/render"
 )
 
@@ -26,7 +27,7 @@ func parse(t *testing.T, doc string) render.Object {
 	t.Helper()
 	dir := t.TempDir()
 	write(t, dir, "o.yaml", doc)
-	objs, err := ReadManifests(filepath.Join(dir, "o.yaml"))
+	objs, err := gitops.ReadManifests(filepath.Join(dir, "o.yaml"))
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("parse: %v (%d objects)", err, len(objs))
 	}
@@ -78,7 +79,7 @@ spec:
   destination: {server: https://kubernetes.default.svc, namespace: team}
 `)
 	r := &Rendered{Order: []string{"apps"}, Objects: map[string][]render.Object{"apps": {proj, app}}}
-	fs := Projects(&Config{RepoURL: testRepo}, root, r)
+	fs, _ := Projects(&gitops.Repository{Root: root, RepoURL: testRepo}, &gitops.Renderer{}, r)
 	expectFindings(t, fs,
 		`Deployment/not-whitelisted: Application team-app: project team does not allow apps/Deployment in namespaces`,
 		`ConfigMap/other/elsewhere: Application team-app: project team has no destination for namespace "other"`,
@@ -90,7 +91,8 @@ spec:
 
 	// A project that does not know the repository.
 	unstructured.SetNestedStringSlice(proj.Object, []string{"https://example.com/other.git"}, "spec", "sourceRepos")
-	expectFindings(t, Projects(&Config{RepoURL: testRepo}, root, r), "project team does not allow source repository "+testRepo)
+	fs, _ = Projects(&gitops.Repository{Root: root, RepoURL: testRepo}, &gitops.Renderer{}, r)
+	expectFindings(t, fs, "project team does not allow source repository "+testRepo)
 }
 
 // TestObservabilityProdOverlayFitsItsProject: a production cluster points
@@ -98,7 +100,7 @@ spec:
 // that overlay renders must be allowed by the observability AppProject.
 func TestObservabilityProdOverlayFitsItsProject(t *testing.T) {
 	root := filepath.Join("..", "..")
-	c, err := LoadConfig(filepath.Join(root, ConfigFile))
+	c, err := gitops.Load(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestObservabilityProdOverlayFitsItsProject(t *testing.T) {
 		t.Fatal("no observability Application in infrastructure/argocd/apps")
 	}
 	r := &Rendered{Order: []string{"apps"}, Objects: map[string][]render.Object{"apps": objs}}
-	if fs := Projects(c, root, r); len(fs) > 0 {
+	if fs, _ := Projects(c, &gitops.Renderer{}, r); len(fs) > 0 {
 		t.Errorf("the observability project refuses the production overlay:\n%s", findingsText(fs))
 	}
 }

@@ -5,99 +5,100 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
-	"sort"
+	"os"
 	"time"
 
-	"github.com/ml-platform/platform/internal/testcluster"
+	"github.com/ml-platform/platform/internal/gitops"
 )
 
 // Options configure a verify run.
 type Options struct {
 	Root       string   // repository root
-	ConfigPath string   // "" means Root/infrastructure/verify.yaml
+	ConfigPath string   // "" means Root/infrastructure/platform.yaml
 	AssetsDir  string   // kube-apiserver and etcd ("" reads KUBEBUILDER_ASSETS)
 	CRDDirs    []string // CRDs to install in the test API server
-	SkipServer bool     // render and static checks only
+	KyvernoBin string   // the pinned Kyverno CLI ("" reads KYVERNO_BIN)
+	SkipServer bool     // every check but the API server's
 }
 
 // Summary is what a run did.
 type Summary struct {
-	Rendered  map[string]int // objects per entry point
-	Validated map[string]int // objects the API server accepted, per entry point
-	Findings  []Finding
-	Timings   []Timing
+	Rendered map[string]int // objects per entry point
+	Findings []Finding
+	Stages   []Stage
 }
 
-// Timing is how long one stage took.
-type Timing struct {
-	Stage string
-	Took  time.Duration
+// Stage is one check as it ran.
+type Stage struct {
+	Name     string
+	Took     time.Duration
+	Findings int
+	Summary  string
+	Err      error
 }
 
 // ErrFindings is returned when verify found problems.
 var ErrFindings = errors.New("verify failed")
 
-// Run renders, checks and validates the repository, writing progress and
-// findings to out. It returns ErrFindings (wrapped with the count) when
-// anything is wrong.
+// Run renders the repository once and runs every check in order, printing
+// each stage with its time and, at the end, every finding. It returns
+// ErrFindings (wrapped with the count) when anything is wrong.
 func Run(ctx context.Context, o Options, out io.Writer) (*Summary, error) {
-	cfgPath := o.ConfigPath
-	if cfgPath == "" {
-		cfgPath = filepath.Join(o.Root, ConfigFile)
+	if o.ConfigPath == "" {
+		o.ConfigPath = o.Root + string(os.PathSeparator) + gitops.ConfigFile
 	}
-	cfg, err := LoadConfig(cfgPath)
+	if o.KyvernoBin == "" {
+		o.KyvernoBin = os.Getenv("KYVERNO_BIN")
+	}
+	repo, err := gitops.LoadFile(o.Root, o.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
-	cfg = cfg.Rooted(o.Root)
-	s := &Summary{Rendered: map[string]int{}}
-	stage := func(name string, start time.Time) {
-		s.Timings = append(s.Timings, Timing{name, time.Since(start)})
-	}
-
-	t := time.Now()
-	r, fs := Render(cfg)
-	stage("render", t)
-	for _, where := range r.Order {
-		s.Rendered[rel(o.Root, where)] = len(r.Objects[where])
-	}
-	fmt.Fprintf(out, "render: %d entry points, %s\n", len(r.Order), counts(s.Rendered))
-	s.Findings = append(s.Findings, fs...)
-
-	t = time.Now()
-	fs = Static(cfg, o.Root, r)
-	fs = append(fs, Network(cfg, r, out)...) // connectivity matrix, network.go
-	stage("static checks", t)
-	fmt.Fprintf(out, "static checks: %d findings\n", len(fs))
-	s.Findings = append(s.Findings, fs...)
-
+	in := &Inputs{Repo: repo, Renderer: &gitops.Renderer{}, Options: o}
 	if !o.SkipServer {
-		t = time.Now()
-		cluster, err := testcluster.Start(testcluster.Options{AssetsDir: o.AssetsDir, CRDDirs: o.CRDDirs})
-		if err != nil {
-			return s, err
-		}
-		defer cluster.Stop()
-		stage("start kube-apiserver", t)
-		fmt.Fprintf(out, "kube-apiserver: started with %d CRDs in %v\n", cluster.CRDs, cluster.Started.Round(time.Millisecond))
-		t = time.Now()
-		res, fs := Server(ctx, cluster.Config, cfg, r)
-		stage("server-side validation", t)
-		s.Validated = map[string]int{}
-		for where, n := range res.Validated {
-			s.Validated[rel(o.Root, where)] = n
-		}
-		fmt.Fprintf(out, "kube-apiserver: accepted %s\n", counts(s.Validated))
-		s.Findings = append(s.Findings, fs...)
+		// The API server takes seconds to come up and needs nothing from
+		// the render: it starts now, and the checks run meanwhile.
+		in.cluster = startCluster(o)
+		defer in.cluster.stop()
 	}
+	s := &Summary{Rendered: map[string]int{}}
+	fmt.Fprintf(out, "verify %s: %d environments, %d entry points, %d files\n", repo.Rel(o.ConfigPath), len(repo.Environments), len(repo.EntryPoints), len(repo.Files))
+
+	start := time.Now()
+	r, fs := Render(repo, in.Renderer)
+	in.Rendered = r
+	total := 0
+	for _, where := range r.Order {
+		s.Rendered[repo.Rel(where)] = len(r.Objects[where])
+		total += len(r.Objects[where])
+	}
+	s.record(out, Stage{Name: "render", Took: time.Since(start), Findings: len(fs),
+		Summary: fmt.Sprintf("%d objects from %d entry points", total, len(r.Order))})
+	s.Findings = append(s.Findings, fs...)
+
+	for _, c := range Checks() {
+		if c.Name == "kube-apiserver" && o.SkipServer {
+			fmt.Fprintf(out, "  %-5s %-18s %9s  %s\n", "skip", c.Name, "", "--skip-server")
+			continue
+		}
+		start := time.Now()
+		fs, summary, err := c.Run(ctx, in)
+		st := Stage{Name: c.Name, Took: time.Since(start), Findings: len(fs), Summary: summary, Err: err}
+		if err != nil {
+			fs = append(fs, Finding{Where: c.Name, Message: err.Error()})
+			st.Findings = len(fs)
+		}
+		s.record(out, st)
+		s.Findings = append(s.Findings, fs...)
+		if ctx.Err() != nil {
+			return s, ctx.Err()
+		}
+	}
+	fmt.Fprintf(out, "  %-5s %-18s %8.1fs  (kustomize builds: %d)\n", "", "total", time.Since(start).Seconds(), in.Renderer.Builds)
 
 	for _, f := range s.Findings {
-		f.Where = rel(o.Root, f.Where)
-		fmt.Fprintf(out, "  FAIL %s\n", f)
-	}
-	for _, tm := range s.Timings {
-		fmt.Fprintf(out, "  %-24s %v\n", tm.Stage, tm.Took.Round(time.Millisecond))
+		f.Where = repo.Rel(f.Where)
+		fmt.Fprintf(out, "FAIL %s\n", f)
 	}
 	if n := len(s.Findings); n > 0 {
 		return s, fmt.Errorf("%w: %d findings", ErrFindings, n)
@@ -106,32 +107,15 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Summary, error) {
 	return s, nil
 }
 
-func rel(root, p string) string {
-	if r, err := filepath.Rel(root, p); err == nil && !filepath.IsAbs(r) && r != "" && r[0] != '.' {
-		return r
+func (s *Summary) record(out io.Writer, st Stage) {
+	s.Stages = append(s.Stages, st)
+	mark := "ok"
+	if st.Findings > 0 {
+		mark = "FAIL"
 	}
-	return p
-}
-
-func counts(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	total := 0
-	for k, n := range m {
-		keys = append(keys, k)
-		total += n
+	summary := st.Summary
+	if st.Findings > 0 {
+		summary = plural(st.Findings, "finding", "findings") + "; " + summary
 	}
-	sort.Strings(keys)
-	s := fmt.Sprintf("%d objects", total)
-	for i, k := range keys {
-		if i == 0 {
-			s += " ("
-		} else {
-			s += ", "
-		}
-		s += fmt.Sprintf("%s %d", k, m[k])
-	}
-	if len(keys) > 0 {
-		s += ")"
-	}
-	return s
+	fmt.Fprintf(out, "  %-5s %-18s %8.3fs  %s\n", mark, st.Name, st.Took.Seconds(), summary)
 }

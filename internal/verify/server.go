@@ -12,6 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ml-platform/platform/internal/gitops"
+	"github.com/ml-platform/platform/internal/testcluster"
 )
 
 // ServerResult counts what the API server accepted, by entry point.
@@ -24,7 +27,7 @@ type ServerResult struct {
 // server-side dry-run creates every other object with strict field
 // validation, so unknown fields, broken selectors, invalid values, missing
 // namespaces and kinds without a CRD are all errors that name the object.
-func Server(ctx context.Context, cfg *rest.Config, c *Config, r *Rendered) (ServerResult, []Finding) {
+func Server(ctx context.Context, cfg *rest.Config, repo *gitops.Repository, r *Rendered) (ServerResult, []Finding) {
 	res := ServerResult{Validated: map[string]int{}}
 	cl, err := client.New(cfg, client.Options{})
 	if err != nil {
@@ -38,7 +41,7 @@ func Server(ctx context.Context, cfg *rest.Config, c *Config, r *Rendered) (Serv
 		}
 		return nil
 	}
-	for _, ns := range c.ExternalNamespaces {
+	for _, ns := range repo.ExternalNamespaces {
 		if err := ensureNamespace(ns); err != nil {
 			fs = append(fs, Finding{Where: "kube-apiserver", Object: "Namespace/" + ns, Message: err.Error()})
 		}
@@ -73,6 +76,56 @@ func Server(ctx context.Context, cfg *rest.Config, c *Config, r *Rendered) (Serv
 		}
 	}
 	return res, fs
+}
+
+// checkServer starts kube-apiserver and etcd (envtest) with the CRDs of
+// tools/crds and runs Server on it.
+func checkServer(ctx context.Context, in *Inputs) ([]Finding, string, error) {
+	sc := in.cluster
+	if sc == nil {
+		sc = startCluster(in.Options)
+		defer sc.stop()
+	}
+	cluster, err := sc.wait()
+	if err != nil {
+		return nil, "", err
+	}
+	res, fs := Server(ctx, cluster.Config, in.Repo, in.Rendered)
+	total := 0
+	for _, n := range res.Validated {
+		total += n
+	}
+	return fs, fmt.Sprintf("started with %d CRDs in %.1fs; accepted %s (server-side dry run, strict fields)",
+		cluster.CRDs, cluster.Started.Seconds(), plural(total, "object", "objects")), nil
+}
+
+// startingCluster is kube-apiserver and etcd on their way up.
+type startingCluster struct {
+	done    chan struct{}
+	cluster *testcluster.Cluster
+	err     error
+}
+
+// startCluster starts the API server in the background.
+func startCluster(o Options) *startingCluster {
+	sc := &startingCluster{done: make(chan struct{})}
+	go func() {
+		defer close(sc.done)
+		sc.cluster, sc.err = testcluster.Start(testcluster.Options{AssetsDir: o.AssetsDir, CRDDirs: o.CRDDirs})
+	}()
+	return sc
+}
+
+func (sc *startingCluster) wait() (*testcluster.Cluster, error) {
+	<-sc.done
+	return sc.cluster, sc.err
+}
+
+// stop waits for the start to finish, then stops what started.
+func (sc *startingCluster) stop() {
+	if c, err := sc.wait(); err == nil {
+		c.Stop()
+	}
 }
 
 // describe makes API errors readable: the server's causes, one per line.

@@ -38,6 +38,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ml-platform/platform/internal/gitops"
 	"github.com/ml-platform/platform/internal/netpol"
 	"github.com/ml-platform/platform/internal/render"
 	"github.com/ml-platform/platform/internal/testtools"
@@ -93,7 +94,7 @@ func moduleDir(t *testing.T, module string) string {
 // application reads the Application's chart pin, release, namespace and values.
 func application(t *testing.T, name string) (revision, release, namespace string, values map[string]any) {
 	t.Helper()
-	objs, err := verify.ReadManifests(filepath.Join(repoRoot, "infrastructure", "argocd", "apps", name+".yaml"))
+	objs, err := gitops.ReadManifests(filepath.Join(repoRoot, "infrastructure", "argocd", "apps", name+".yaml"))
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("application %s: %v", name, err)
 	}
@@ -177,7 +178,7 @@ func renderChart(t *testing.T, helm string, c chart) (namespace string, objs []r
 	}
 	file := filepath.Join(t.TempDir(), "rendered.yaml")
 	os.WriteFile(file, out, 0o644)
-	objs, err = verify.ReadManifests(file)
+	objs, err = gitops.ReadManifests(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,15 +230,11 @@ func TestChartPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := verify.LoadConfig(filepath.Join(repoRoot, verify.ConfigFile))
+	c, err := gitops.Load(repoRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var envs []string
-	for _, e := range c.Environments {
-		envs = append(envs, e.Name)
-	}
-	matrix, err := netpol.Load(filepath.Join(repoRoot, "infrastructure", "network", "connectivity.yaml"), envs)
+	matrix, err := netpol.Load(c.NetworkMatrix, c.EnvironmentNames())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +248,7 @@ func TestChartPods(t *testing.T) {
 
 			// Pod Security "restricted", as the namespace enforces it.
 			r := &verify.Rendered{Order: []string{ch.app}, Objects: map[string][]render.Object{ch.app: objs}}
-			for _, f := range verify.PodSecurity(&verify.Config{}, r) {
+			for _, f := range verify.PodSecurity(&gitops.Repository{}, r) {
 				t.Errorf("%s", f)
 			}
 
@@ -338,7 +335,7 @@ func TestHarnessCatchesPlants(t *testing.T) {
 	}
 	r := &verify.Rendered{Order: []string{"planted"}, Objects: map[string][]render.Object{"planted": objs}}
 	found := false
-	for _, f := range verify.PodSecurity(&verify.Config{}, r) {
+	for _, f := range verify.PodSecurity(&gitops.Repository{}, r) {
 		if strings.Contains(f.String(), "privileged") {
 			found = true
 		}
