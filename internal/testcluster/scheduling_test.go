@@ -49,6 +49,40 @@ func spreadDeployment(namespace string) *appsv1.Deployment {
 	}
 }
 
+// podTemplate is a pod of one container that asks for little.
+func podTemplate(app string) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": app}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name:      "app",
+			Image:     app + ":test",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}},
+		}}},
+	}
+}
+
+func statefulSet(namespace string) *appsv1.StatefulSet {
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "store"},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            ptr.To[int32](2),
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			Selector:            &metav1.LabelSelector{MatchLabels: map[string]string{"app": "store"}},
+			Template:            podTemplate("store"),
+		},
+	}
+}
+
+func daemonSet(namespace string) *appsv1.DaemonSet {
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "agent"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}},
+			Template: podTemplate("agent"),
+		},
+	}
+}
+
 func createNamespace(t *testing.T, c client.Client, name string) {
 	t.Helper()
 	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
@@ -74,20 +108,35 @@ func zoneSpreadOnProduction(t *testing.T) {
 	defer cancel()
 	createNamespace(t, c.Client, "spread")
 	start := time.Now()
-	if err := c.Client.Create(ctx, spreadDeployment("spread")); err != nil {
+	// With it, the other workload kinds WaitReady knows.
+	for _, obj := range []client.Object{spreadDeployment("spread"), statefulSet("spread"), daemonSet("spread")} {
+		if err := c.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := c.WaitReady(ctx,
+		Workload{"Deployment", "spread", "spread"},
+		Workload{"StatefulSet", "spread", "store"},
+		Workload{"DaemonSet", "spread", "agent"},
+	)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WaitReady(ctx, Workload{"Deployment", "spread", "spread"}); err != nil {
+	t.Logf("Deployment of 3, StatefulSet of 2 and DaemonSet on 6 nodes ready in %v", time.Since(start).Round(time.Millisecond))
+	var agents appsv1.DaemonSet
+	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: "spread", Name: "agent"}, &agents); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("Deployment of 3 ready in %v", time.Since(start).Round(time.Millisecond))
+	if n := agents.Status.NumberReady; n != int32(len(ProductionNodes())) {
+		t.Errorf("DaemonSet ready on %d nodes, want %d", n, len(ProductionNodes()))
+	}
 
 	zoneOf := map[string]string{}
 	for _, n := range ProductionNodes() {
 		zoneOf[n.Name] = n.Labels[LabelZone]
 	}
 	var pods corev1.PodList
-	if err := c.Client.List(ctx, &pods, client.InNamespace("spread")); err != nil {
+	if err := c.Client.List(ctx, &pods, client.InNamespace("spread"), client.MatchingLabels{"app": "spread"}); err != nil {
 		t.Fatal(err)
 	}
 	perZone := map[string]int{}

@@ -9,6 +9,22 @@
 // Running and Ready, no container runs), and the Argo Rollouts controller.
 // Every process logs to a file in the cluster's directory (Logs), and Stop
 // leaves none behind.
+//
+// A suite starts what it needs and waits on its workloads:
+//
+//	c := testcluster.StartForTest(t, testcluster.Options{
+//		CRDDirs:           dirs, // hack/tools.sh crds: the Rollouts CRDs among them
+//		ControllerManager: true,
+//		Scheduler:         true,
+//		Nodes:             testcluster.ProductionNodes(), // or KindNodes(), or your own
+//		Rollouts:          true,
+//	})
+//	// apply objects with c.Client (or anything that reads c.Kubeconfig), then
+//	err := c.WaitReady(ctx, testcluster.Workload{Kind: "Deployment", Namespace: "ns", Name: "web"})
+//
+// The binaries come from environment variables that hack/test.sh exports
+// (see the *Env constants); a missing one is an error naming the
+// hack/tools.sh command that builds it.
 package testcluster
 
 import (
@@ -108,7 +124,9 @@ type Binaries struct {
 	Rollouts          string // $ROLLOUTS_CONTROLLER_BIN
 }
 
-// Timing is how long one component took to start and be ready.
+// Timing is how long one component took to start and be ready; the
+// kube-apiserver's includes etcd and the CRDs' installation, the others run
+// at once after it.
 type Timing struct {
 	Component string
 	Took      time.Duration
