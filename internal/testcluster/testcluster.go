@@ -79,6 +79,8 @@ const (
 )
 
 // Options configure the cluster. The zero value is the API server alone.
+// Workloads get pods from ControllerManager, and those pods become ready
+// with Scheduler and Nodes as well.
 type Options struct {
 	// AssetsDir holds kube-apiserver and etcd ("" reads $KUBEBUILDER_ASSETS).
 	AssetsDir string
