@@ -81,6 +81,7 @@ func TestStopLeavesNoProcess(t *testing.T) {
 		Scheduler:         true,
 		Nodes:             KindNodes(),
 		Rollouts:          true,
+		RolloutsNamespace: "delivery",
 		StopGrace:         2 * time.Second,
 	})
 	if err != nil {
@@ -104,6 +105,9 @@ func TestStopLeavesNoProcess(t *testing.T) {
 	}
 	if got := c.Logs("kubelet", 3); !strings.Contains(got, `no log for "kubelet"`) {
 		t.Errorf("Logs of an unknown component = %q", got)
+	}
+	if got := c.Logs(Rollouts, 100); !strings.Contains(got, "namespace=delivery") {
+		t.Errorf("the Rollouts controller is not confined to namespace delivery:\n%s", got)
 	}
 	kwok := c.PIDs()[Kwok]
 	if err := syscall.Kill(kwok, syscall.SIGSTOP); err != nil {
