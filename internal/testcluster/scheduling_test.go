@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -23,7 +22,7 @@ func spreadDeployment(namespace string) *appsv1.Deployment {
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "spread"},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](3),
+			Replicas: new(int32(3)),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
@@ -32,7 +31,7 @@ func spreadDeployment(namespace string) *appsv1.Deployment {
 						MaxSkew:           1,
 						TopologyKey:       LabelZone,
 						WhenUnsatisfiable: corev1.DoNotSchedule,
-						MinDomains:        ptr.To[int32](3),
+						MinDomains:        new(int32(3)),
 						LabelSelector:     &metav1.LabelSelector{MatchLabels: labels},
 					}},
 					Containers: []corev1.Container{{
@@ -65,7 +64,7 @@ func statefulSet(namespace string) *appsv1.StatefulSet {
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "store"},
 		Spec: appsv1.StatefulSetSpec{
-			Replicas:            ptr.To[int32](2),
+			Replicas:            new(int32(2)),
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			Selector:            &metav1.LabelSelector{MatchLabels: map[string]string{"app": "store"}},
 			Template:            podTemplate("store"),
