@@ -71,7 +71,7 @@ tool_spec() {
     pin=sigs.k8s.io/kwok
     pkg=sigs.k8s.io/kwok/cmd/kwok
     bin=kwok
-    eta="~4 min on 2 cores"
+    eta="~3 min on 2 cores"
     ;;
   rollouts-controller | kubectl-argo-rollouts)
     # One module, one version, two binaries.
@@ -79,7 +79,10 @@ tool_spec() {
     pin=github.com/argoproj/argo-rollouts
     pkg=github.com/argoproj/argo-rollouts/cmd/$1
     bin=$1
-    eta="~8 min on 2 cores"
+    case "$1" in
+    rollouts-controller) eta="~10 min on 2 cores" ;;
+    kubectl-argo-rollouts) eta="~1 min on 2 cores after rollouts-controller" ;;
+    esac
     ;;
   etcd)
     mod_dir=tools/etcd
