@@ -16,7 +16,7 @@ if ! command -v python3 >/dev/null; then
   exit 1
 fi
 
-echo "==> tools: kube-apiserver and etcd for envtest, Kyverno, gitleaks, promtool, VictoriaMetrics (server, vmalert, vmagent), amtool, Helm, the OpenTelemetry Collector (cached after the first build)"
+echo "==> tools: kube-apiserver and etcd for envtest, kube-controller-manager, kube-scheduler, kwok and Argo Rollouts (controller, kubectl plugin) for the simulated cluster, Kyverno, gitleaks, promtool, VictoriaMetrics (server, vmalert, vmagent), amtool, Helm, the OpenTelemetry Collector (cached after the first build)"
 KUBEBUILDER_ASSETS="$(hack/tools.sh kubebuilder-assets)"
 PLATFORMCTL_CRD_DIRS="$(hack/tools.sh crds | paste -sd: -)"
 KYVERNO_BIN="$(hack/tools.sh path kyverno)"
@@ -34,6 +34,14 @@ OTELCOL_BIN="$(hack/tools.sh path otelcol)" # not `export X="$(...)"`: that woul
 export OTELCOL_BIN
 MLFLOW_VENV="$(hack/venv.sh mlflow)" # internal/mlflow, internal/mlflowtest: a real MLflow server (venv made on first use)
 export MLFLOW_VENV
+# internal/testcluster's simulated cluster: controllers, scheduler, fake kubelets, Argo Rollouts
+KUBE_CONTROLLER_MANAGER_BIN="$(hack/tools.sh path kube-controller-manager)"
+KUBE_SCHEDULER_BIN="$(hack/tools.sh path kube-scheduler)"
+KWOK_BIN="$(hack/tools.sh path kwok)"
+KWOK_STAGE_DIRS="$(hack/tools.sh kwok-stages | paste -sd: -)"
+ROLLOUTS_CONTROLLER_BIN="$(hack/tools.sh path rollouts-controller)"
+KUBECTL_ARGO_ROLLOUTS_BIN="$(hack/tools.sh path kubectl-argo-rollouts)"
+export KUBE_CONTROLLER_MANAGER_BIN KUBE_SCHEDULER_BIN KWOK_BIN KWOK_STAGE_DIRS ROLLOUTS_CONTROLLER_BIN KUBECTL_ARGO_ROLLOUTS_BIN
 echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
 echo "MLFLOW_VENV=$MLFLOW_VENV"
 

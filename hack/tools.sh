@@ -12,9 +12,16 @@
 #   hack/tools.sh crds                print one directory of CRD manifests per
 #                                     line, from the modules pinned in
 #                                     tools/crds/go.mod (module cache)
+#   hack/tools.sh kwok-stages         print one directory of kwok stage files
+#                                     per line, from the kwok module pinned in
+#                                     tools/kwok/go.mod (module cache)
 #   hack/tools.sh list                the tools this script knows
 #
-# Tools: kube-apiserver (tools/kube-apiserver), etcd (tools/etcd),
+# Tools: kube-apiserver, kube-controller-manager and kube-scheduler (all
+# tools/kubernetes: one k8s.io/kubernetes release), etcd (tools/etcd), kwok
+# (tools/kwok: the fake kubelets of internal/testcluster), rollouts-controller
+# and kubectl-argo-rollouts (both tools/argo-rollouts: the Argo Rollouts
+# controller and its kubectl plugin),
 # kyverno (tools/kyverno: the Kyverno CLI), gitleaks (tools/gitleaks: the
 # secret scanner behind hack/secrets.sh), promtool (tools/promtool: Prometheus'
 # rule checker), victoria-metrics, vmalert and vmagent (all tools/victoriametrics:
@@ -47,12 +54,35 @@ die() {
 # ldflags, and eta (rough cold-build time on 2 cores, for the progress line).
 tool_spec() {
   case "$1" in
-  kube-apiserver)
-    mod_dir=tools/kube-apiserver
+  kube-apiserver | kube-controller-manager | kube-scheduler)
+    # One module, one release, three binaries.
+    mod_dir=tools/kubernetes
     pin=k8s.io/kubernetes
-    pkg=k8s.io/kubernetes/cmd/kube-apiserver
-    bin=kube-apiserver
-    eta="~10 min on 2 cores"
+    pkg=k8s.io/kubernetes/cmd/$1
+    bin=$1
+    case "$1" in
+    kube-apiserver) eta="~10 min on 2 cores" ;;
+    kube-controller-manager) eta="~4 min on 2 cores after kube-apiserver" ;;
+    kube-scheduler) eta="~1 min on 2 cores after kube-controller-manager" ;;
+    esac
+    ;;
+  kwok)
+    mod_dir=tools/kwok
+    pin=sigs.k8s.io/kwok
+    pkg=sigs.k8s.io/kwok/cmd/kwok
+    bin=kwok
+    eta="~3 min on 2 cores"
+    ;;
+  rollouts-controller | kubectl-argo-rollouts)
+    # One module, one version, two binaries.
+    mod_dir=tools/argo-rollouts
+    pin=github.com/argoproj/argo-rollouts
+    pkg=github.com/argoproj/argo-rollouts/cmd/$1
+    bin=$1
+    case "$1" in
+    rollouts-controller) eta="~10 min on 2 cores" ;;
+    kubectl-argo-rollouts) eta="~1 min on 2 cores after rollouts-controller" ;;
+    esac
     ;;
   etcd)
     mod_dir=tools/etcd
@@ -113,7 +143,7 @@ tool_spec() {
     bin=otelcol-platform
     eta="~2 min on 2 cores"
     ;;
-  *) die "unknown tool '$1' (known: kube-apiserver etcd kyverno gitleaks promtool victoria-metrics vmalert vmagent amtool helm otelcol; or kubebuilder-assets, crds, path TOOL, list)" ;;
+  *) die "unknown tool '$1' (known: $(list | paste -sd' ' -); or kubebuilder-assets, crds, kwok-stages, path TOOL, list)" ;;
   esac
   version="$(gomod_version "$repo/$mod_dir/go.mod" "$pin")"
   [[ -n "$version" ]] || die "$1: no 'require $pin vX.Y.Z' in $mod_dir/go.mod"
@@ -150,11 +180,19 @@ tool_spec() {
     # from which buildinfo.ShortVersion() still extracts the release.
     ldflags+=" -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=$1-tags-$version"
   fi
+  if [[ "$1" == rollouts-controller || "$1" == kubectl-argo-rollouts ]]; then
+    # What upstream's Makefile stamps (it also stamps the git commit, which a
+    # module download does not carry): `version` prints v1.10.1+unknown.
+    ldflags+=" -X github.com/argoproj/argo-rollouts/utils/version.version=${version#v}"
+    ldflags+=" -X github.com/argoproj/argo-rollouts/utils/version.gitTag=$version"
+    ldflags+=" -X github.com/argoproj/argo-rollouts/utils/version.gitTreeState=clean"
+  fi
+  # kwok needs no stamp: its release version is a constant in its source.
   if [[ "$1" == otelcol ]]; then
     # So `otelcol-platform --version` names the pinned collector release.
     ldflags+=" -X main.version=$version"
   fi
-  if [[ "$1" == kube-apiserver ]]; then
+  if [[ "$1" == kube-apiserver || "$1" == kube-controller-manager || "$1" == kube-scheduler ]]; then
     check_staging_replaces "$repo/$mod_dir/go.mod" "$version"
     # What upstream's build (hack/lib/version.sh) stamps, so `--version` and
     # the API server's /version report the release instead of v0.0.0-master.
@@ -189,7 +227,7 @@ check_staging_replaces() {
   bad="$(awk -v want="$want" '
     $1 ~ /^k8s\.io\// && $2 == "=>" && $4 != want { print "  " $0 }
   ' "$1")"
-  [[ -z "$bad" ]] || die "kube-apiserver: tools/kube-apiserver/go.mod pins k8s.io/kubernetes $2, so every staging replace must be $want; these are not:
+  [[ -z "$bad" ]] || die "${1#"$repo"/} pins k8s.io/kubernetes $2, so every staging replace must be $want; these are not:
 $bad"
 }
 
@@ -272,34 +310,41 @@ kubebuilder_assets() {
   echo "$assets"
 }
 
-# crds prints, for each `<module> <version> // crds: <dir>...` line of
-# tools/crds/go.mod, those dirs inside the downloaded module (checked against
-# tools/crds/go.sum).
-crds() {
-  local go_mod="$repo/tools/crds/go.mod" lines mod ver dirs json mdir d n=0
-  lines="$(awk '
-    !/^[ \t]*\/\// && /\/\/ *crds:/ {
+# module_dirs MOD_DIR TAG prints, for each `<module> <version> // TAG: <dir>...`
+# line of MOD_DIR/go.mod (the comment may follow `indirect;`), those dirs
+# inside the downloaded module (checked against MOD_DIR/go.sum).
+module_dirs() {
+  local mod_dir="$1" tag="$2" go_mod="$repo/$1/go.mod" lines mod ver dirs json mdir d n=0
+  lines="$(awk -v tag="$tag" '
+    !/^[ \t]*\/\// && $0 ~ "(//|;) *" tag ":" {
       if ($1 == "require") { mod = $2; ver = $3 } else { mod = $1; ver = $2 }
       dirs = $0
-      sub(/.*\/\/ *crds:/, "", dirs)
+      sub(".*" tag ":", "", dirs)
       print mod, ver, dirs
     }' "$go_mod")"
-  [[ -n "$lines" ]] || die "crds: no '<module> <version> // crds: <dir>' line in tools/crds/go.mod"
+  [[ -n "$lines" ]] || die "$tag: no '<module> <version> // $tag: <dir>' line in $mod_dir/go.mod"
   while read -r mod ver dirs; do
-    json="$(cd "$repo/tools/crds" && go mod download -json "$mod@$ver")" ||
-      die "crds: go mod download $mod@$ver failed: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",*$/\1/p' <<<"$json")"
+    json="$(cd "$repo/$mod_dir" && go mod download -json "$mod@$ver")" ||
+      die "$tag: go mod download $mod@$ver failed: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",*$/\1/p' <<<"$json")"
     mdir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' <<<"$json")"
-    [[ -d "$mdir" ]] || die "crds: go mod download $mod@$ver gave no module directory"
+    [[ -d "$mdir" ]] || die "$tag: go mod download $mod@$ver gave no module directory"
     for d in $dirs; do
-      compgen -G "$mdir/$d/*.yaml" >/dev/null || die "crds: $mod@$ver has no $d/*.yaml"
+      compgen -G "$mdir/$d/*.yaml" >/dev/null || die "$tag: $mod@$ver has no $d/*.yaml"
       echo "$mdir/$d"
       n=$((n + 1))
     done
   done <<<"$lines"
-  ((n > 0)) || die "crds: no CRD directory listed in tools/crds/go.mod"
+  ((n > 0)) || die "$tag: no directory listed in $mod_dir/go.mod"
 }
 
-[[ $# -gt 0 ]] || die "usage: hack/tools.sh TOOL... | path TOOL | kubebuilder-assets | crds | list"
+# list prints the tools this script builds.
+list() {
+  printf '%s\n' kube-apiserver kube-controller-manager kube-scheduler etcd kwok \
+    rollouts-controller kubectl-argo-rollouts kyverno gitleaks promtool \
+    victoria-metrics vmalert vmagent amtool helm otelcol
+}
+
+[[ $# -gt 0 ]] || die "usage: hack/tools.sh TOOL... | path TOOL | kubebuilder-assets | crds | kwok-stages | list"
 mkdir -p "$cache_root"
 case "$1" in
 kubebuilder-assets)
@@ -308,7 +353,11 @@ kubebuilder-assets)
   ;;
 crds)
   [[ $# -eq 1 ]] || die "crds takes no arguments"
-  crds
+  module_dirs tools/crds crds
+  ;;
+kwok-stages)
+  [[ $# -eq 1 ]] || die "kwok-stages takes no arguments"
+  module_dirs tools/kwok stages
   ;;
 path)
   [[ $# -eq 2 ]] || die "usage: hack/tools.sh path TOOL"
@@ -316,17 +365,7 @@ path)
   echo "$dir/$bin"
   ;;
 list)
-  echo kube-apiserver
-  echo etcd
-  echo kyverno
-  echo gitleaks
-  echo promtool
-  echo victoria-metrics
-  echo vmalert
-  echo vmagent
-  echo amtool
-  echo helm
-  echo otelcol
+  list
   ;;
 *)
   for t in "$@"; do ensure "$t"; done

@@ -167,7 +167,7 @@ func renderChart(t *testing.T, helm string, c chart) (namespace string, objs []r
 	vals, _ := yaml.Marshal(values)
 	valuesFile := filepath.Join(t.TempDir(), "values.yaml")
 	os.WriteFile(valuesFile, vals, 0o644)
-	// The cluster version is the kube-apiserver verify runs (tools/kube-apiserver).
+	// The cluster version is the kube-apiserver verify runs (tools/kubernetes).
 	cmd := exec.Command(helm, "template", release, dir, "--namespace", namespace, "--values", valuesFile,
 		"--kube-version", kubeVersion(t))
 	var stderr bytes.Buffer
@@ -191,17 +191,17 @@ func renderChart(t *testing.T, helm string, c chart) (namespace string, objs []r
 	return namespace, objs
 }
 
-// kubeVersion is the Kubernetes release pinned in tools/kube-apiserver.
+// kubeVersion is the Kubernetes release pinned in tools/kubernetes.
 func kubeVersion(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot, "tools", "kube-apiserver", "go.mod"))
+	data, err := os.ReadFile(filepath.Join(repoRoot, "tools", "kubernetes", "go.mod"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m := regexp.MustCompile(`(?m)^\s*(?:require\s+)?k8s\.io/kubernetes (v\S+)`).FindSubmatch(data); m != nil {
 		return string(m[1])
 	}
-	t.Fatal("tools/kube-apiserver/go.mod does not require k8s.io/kubernetes")
+	t.Fatal("tools/kubernetes/go.mod does not require k8s.io/kubernetes")
 	return ""
 }
 

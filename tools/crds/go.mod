@@ -18,6 +18,7 @@ go 1.26.8
 
 require (
 	github.com/argoproj/argo-cd/v3 v3.5.3 // crds: manifests/crds
+	github.com/argoproj/argo-rollouts v1.10.1 // crds: manifests/crds
 	github.com/external-secrets/external-secrets v0.16.2 // crds: config/crds/bases
 	github.com/kyverno/kyverno v1.19.1 // crds: config/crds/policies.kyverno.io
 )

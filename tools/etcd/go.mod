@@ -1,6 +1,6 @@
 // Module tools/etcd pins the etcd server that envtest starts
 // (hack/tools.sh kubebuilder-assets). The version follows the etcd that
-// k8s.io/kubernetes (tools/kube-apiserver) itself requires. It is its own
+// k8s.io/kubernetes (tools/kubernetes) itself requires. It is its own
 // module so that etcd's dependency graph never meets kube-apiserver's or the
 // platform's.
 //
