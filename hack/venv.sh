@@ -44,7 +44,7 @@ command -v "$python" >/dev/null || die "$python is required to create the $name 
 
 # Every line that names a package must pin it exactly: a range would make two
 # machines install different things from the same file.
-if bad="$(grep -vE '^[[:space:]]*(#|$)' "$req" | grep -vE '^[A-Za-z0-9_.\[\],-]+==[^=;[:space:]]+([[:space:]]*;.*)?$')"; then
+if bad="$(grep -vE '^[[:space:]]*(#|$)' "$req" | grep -vE '^[][A-Za-z0-9_.,-]+==[^=;[:space:]]+([[:space:]]*;.*)?$')"; then
   die "tools/python/$name/requirements.txt: every requirement must be pinned with ==; these are not:
 $bad"
 fi
