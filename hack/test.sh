@@ -32,7 +32,10 @@ export VMAGENT_BIN AMTOOL_BIN HELM_BIN
 export KUBEBUILDER_ASSETS PLATFORMCTL_CRD_DIRS KYVERNO_BIN GITLEAKS_BIN PROMTOOL_BIN VMALERT_BIN
 OTELCOL_BIN="$(hack/tools.sh path otelcol)" # not `export X="$(...)"`: that would hide a failed build
 export OTELCOL_BIN
+STATS_PYTHON="$(hack/venv.sh stats)/bin/python" # internal/stats: reference vectors regenerated and compared
+export STATS_PYTHON
 echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
+echo "STATS_PYTHON=$STATS_PYTHON"
 
 echo "==> go test (race detector on)"
 go test -race -count=1 ./...

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -68,6 +67,7 @@ type vectors struct {
 	MSPRTRuns        []msprtRunCase    `json:"msprt_runs"`
 	GBStats          []gbstatsCase     `json:"gbstats"`
 	SequentialN      []seqNCase        `json:"sequential_n"`
+	RateRatio        []rateCase        `json:"rate_ratio"`
 	SRM              []srmCase         `json:"srm"`
 	MannWhitney      []mwCase          `json:"mann_whitney"`
 }
@@ -458,6 +458,33 @@ func (c seqNCase) check() error {
 	)
 }
 
+type rateCase struct {
+	Treatment Proportion `json:"treatment"`
+	Control   Proportion `json:"control"`
+	Margin    float64    `json:"margin"`
+	PriorA    float64    `json:"prior_a"`
+	PriorB    float64    `json:"prior_b"`
+	Alpha     float64    `json:"alpha"`
+	Want      struct {
+		NullShare float64 `json:"null_share"`
+		LogLambda float64 `json:"log_lambda"`
+		PValue    float64 `json:"p_value"`
+	} `json:"want"`
+}
+
+func (c rateCase) check() error {
+	test := RateRatioTest{Alpha: c.Alpha, Margin: c.Margin, PriorA: c.PriorA, PriorB: c.PriorB}
+	r, err := test.Look(c.Treatment, c.Control)
+	if err != nil {
+		return err
+	}
+	return errors.Join(
+		within("q0", r.NullShare, c.Want.NullShare, relTol),
+		within("ln Λ", r.LogLambda, c.Want.LogLambda, relTol),
+		within("p", r.PValue, c.Want.PValue, absTol),
+	)
+}
+
 type srmCase struct {
 	Observed []int64   `json:"observed"`
 	Weights  []float64 `json:"weights"`
@@ -573,6 +600,7 @@ func TestMatchesReferenceImplementations(t *testing.T) {
 	t.Run("msprt_runs/numpy", func(t *testing.T) { runCases(t, "msprt_runs", v.MSPRTRuns) })
 	t.Run("gbstats", func(t *testing.T) { runCases(t, "gbstats", v.GBStats) })
 	t.Run("sequential_n/scipy", func(t *testing.T) { runCases(t, "sequential_n", v.SequentialN) })
+	t.Run("rate_ratio/scipy", func(t *testing.T) { runCases(t, "rate_ratio", v.RateRatio) })
 	t.Run("srm/scipy", func(t *testing.T) { runCases(t, "srm", v.SRM) })
 	t.Run("mann_whitney/scipy", func(t *testing.T) { runCases(t, "mann_whitney", v.MannWhitney) })
 }
@@ -634,6 +662,11 @@ func TestComparisonCatchesPerturbation(t *testing.T) {
 		planted["sequential n"] = c
 	}
 	{
+		c := v.RateRatio[2]
+		rel(&c.Want.LogLambda)
+		planted["rate-ratio ln Λ"] = c
+	}
+	{
 		c := v.SRM[1]
 		abs(&c.Want.PValue)
 		planted["srm p"] = c
@@ -654,8 +687,14 @@ func TestComparisonCatchesPerturbation(t *testing.T) {
 
 // TestVectorsFresh regenerates vectors.json with the pinned reference
 // implementations and fails if the committed file differs, so the vectors
-// cannot drift from the generator or its pins.
+// cannot drift from the generator or its pins. Identical bytes pass at once.
+// Otherwise the two documents must have the same shape and strings, and
+// numbers equal to freshTol: the generator's own arithmetic is
+// deterministic, but scipy's and gbstats' numpy may round the last bit
+// differently on another CPU, and that is not staleness (a changed case or
+// formula moves values by far more).
 func TestVectorsFresh(t *testing.T) {
+	t.Parallel()
 	python := os.Getenv("STATS_PYTHON")
 	if python == "" {
 		if testing.Short() {
@@ -680,15 +719,130 @@ func TestVectorsFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(fresh, committed) {
-		fl, cl := strings.Split(string(fresh), "\n"), strings.Split(string(committed), "\n")
-		for i := 0; i < len(fl) && i < len(cl); i++ {
-			if fl[i] != cl[i] {
-				t.Fatalf("testdata/vectors.json is stale: line %d is\n\t%s\nbut the generator writes\n\t%s\nregenerate: %s internal/stats/testdata/gen_vectors.py --out internal/stats/testdata/vectors.json",
-					i+1, cl[i], fl[i], python)
+	if bytes.Equal(fresh, committed) {
+		return
+	}
+	if err := sameDocument(fresh, committed); err != nil {
+		t.Fatalf("testdata/vectors.json is stale: %v\nregenerate it:\n\t%s internal/stats/testdata/gen_vectors.py --out internal/stats/testdata/vectors.json", err, python)
+	}
+	t.Logf("testdata/vectors.json differs from a fresh run only in last-bit rounding (within %g)", freshTol)
+}
+
+// freshTol is the relative difference between a fresh and the committed
+// vectors.json that TestVectorsFresh puts down to rounding.
+const freshTol = 1e-13
+
+// sameDocument compares two JSON documents: numbers to freshTol, everything
+// else exactly. The error names the first differing path.
+func sameDocument(a, b []byte) error {
+	var x, y any
+	for _, d := range []struct {
+		raw []byte
+		v   *any
+	}{{a, &x}, {b, &y}} {
+		dec := json.NewDecoder(bytes.NewReader(d.raw))
+		dec.UseNumber()
+		if err := dec.Decode(d.v); err != nil {
+			return err
+		}
+	}
+	return sameValue("$", x, y)
+}
+
+func sameValue(path string, fresh, committed any) error {
+	switch f := fresh.(type) {
+	case map[string]any:
+		c, ok := committed.(map[string]any)
+		if !ok || len(c) != len(f) {
+			return fmt.Errorf("%s: the generator writes %v, the file has %v", path, short(fresh), short(committed))
+		}
+		for k, fv := range f {
+			cv, ok := c[k]
+			if !ok {
+				return fmt.Errorf("%s.%s: the generator writes it, the file lacks it", path, k)
+			}
+			if err := sameValue(path+"."+k, fv, cv); err != nil {
+				return err
 			}
 		}
-		t.Fatalf("testdata/vectors.json is stale (%d lines; the generator writes %d); regenerate: %s internal/stats/testdata/gen_vectors.py --out internal/stats/testdata/vectors.json",
-			len(cl), len(fl), python)
+		return nil
+	case []any:
+		c, ok := committed.([]any)
+		if !ok || len(c) != len(f) {
+			return fmt.Errorf("%s: the generator writes %v, the file has %v", path, short(fresh), short(committed))
+		}
+		for i := range f {
+			if err := sameValue(fmt.Sprintf("%s[%d]", path, i), f[i], c[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	case json.Number:
+		c, ok := committed.(json.Number)
+		if !ok {
+			return fmt.Errorf("%s: the generator writes %v, the file has %v", path, f, short(committed))
+		}
+		fv, err1 := f.Float64()
+		cv, err2 := c.Float64()
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if math.Abs(fv-cv) > freshTol*math.Max(math.Abs(cv), 1e-300) {
+			return fmt.Errorf("%s: the generator writes %v, the file has %v", path, f, c)
+		}
+		return nil
+	}
+	if fresh != committed {
+		return fmt.Errorf("%s: the generator writes %v, the file has %v", path, short(fresh), short(committed))
+	}
+	return nil
+}
+
+func short(v any) string {
+	s := fmt.Sprint(v)
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	return s
+}
+
+// TestFreshnessCatchesStaleVectors plants a stale value and a missing case in
+// a copy of vectors.json and demands that the freshness comparison rejects
+// both, while a last-bit difference passes.
+func TestFreshnessCatchesStaleVectors(t *testing.T) {
+	committed, err := os.ReadFile(filepath.Join("testdata", "vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(committed, &doc); err != nil {
+		t.Fatal(err)
+	}
+	mutate := func(f func(map[string]any)) []byte {
+		var d map[string]any
+		if err := json.Unmarshal(committed, &d); err != nil {
+			t.Fatal(err)
+		}
+		f(d)
+		out, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	firstWant := func(d map[string]any) map[string]any {
+		return d["ztest"].([]any)[0].(map[string]any)["want"].(map[string]any)
+	}
+	stale := mutate(func(d map[string]any) { firstWant(d)["z"] = firstWant(d)["z"].(float64) * (1 + 1e-9) })
+	missing := mutate(func(d map[string]any) { d["srm"] = d["srm"].([]any)[1:] })
+	rounding := mutate(func(d map[string]any) { firstWant(d)["z"] = math.Nextafter(firstWant(d)["z"].(float64), 0) })
+	if err := sameDocument(stale, committed); err == nil {
+		t.Error("a value off by 1e-9 passed the freshness comparison")
+	}
+	if err := sameDocument(missing, committed); err == nil {
+		t.Error("a missing case passed the freshness comparison")
+	}
+	if err := sameDocument(rounding, committed); err != nil {
+		t.Errorf("a last-bit difference failed the freshness comparison: %v", err)
 	}
 }

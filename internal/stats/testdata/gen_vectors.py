@@ -19,6 +19,8 @@ code under test:
                  integration with scipy.integrate.quad
   gbstats        GrowthBook gbstats 0.8.0 SequentialTwoSidedTTest (absolute
                  difference): its always-valid p-value and confidence interval
+  rate_ratio     the exact rate-ratio test's Beta-mixture ratio, closed form
+                 with scipy.special, checked against its defining integral (quad)
   sequential_n   the sample size at which the mixture boundary, looked at once,
                  rejects with the given power (numpy/scipy, brentq on n)
   srm            scipy.stats.chisquare
@@ -32,8 +34,9 @@ Run it with the stats virtualenv (hack/venv.sh stats):
   "$(hack/venv.sh stats)/bin/python" internal/stats/testdata/gen_vectors.py \
       --out internal/stats/testdata/vectors.json
 
-The output is deterministic (fixed seeds, sorted keys, repr floats), so
-TestVectorsFresh in vectors_test.go can regenerate it and compare bytes.
+The output is deterministic (fixed seeds, sorted keys, repr floats; scalar
+maths through Python's math module rather than numpy's CPU-dispatched
+loops), so TestVectorsFresh in vectors_test.go can regenerate and compare it.
 """
 
 import argparse
@@ -47,6 +50,7 @@ import numpy as np
 import scipy
 import scipy.integrate
 import scipy.optimize
+import scipy.special
 import scipy.stats
 import statsmodels
 from statsmodels.stats.power import NormalIndPower
@@ -258,12 +262,12 @@ def power_mean_cases():
 
 def log_lambda_two_sided(d, v, tau2):
     """log of sqrt(V/(V+tau^2)) exp(tau^2 d^2 / (2 V (V+tau^2))), d = estimate - null."""
-    return 0.5 * np.log(v / (v + tau2)) + tau2 * d * d / (2 * v * (v + tau2))
+    return 0.5 * math.log(v / (v + tau2)) + tau2 * d * d / (2 * v * (v + tau2))
 
 
 def half_width_two_sided(v, tau2, alpha):
     """The theta with Lambda(theta) < 1/alpha form estimate -/+ this."""
-    return np.sqrt(2 * v * (v + tau2) / tau2 * np.log(np.sqrt((v + tau2) / v) / alpha))
+    return math.sqrt(2 * v * (v + tau2) / tau2 * math.log(math.sqrt((v + tau2) / v) / alpha))
 
 
 def log_lambda_greater_quad(d, v, tau2):
@@ -470,6 +474,56 @@ def sequential_n_cases():
     return out
 
 
+# --- 5b. exact rate-ratio test on the events (the canary's 5xx) -------------
+
+def rate_ratio_cases():
+    """Beta mixture over the treatment's share q of the events, truncated to q > q0.
+
+    The closed form uses scipy.special (betaln, betainc); it is checked
+    against the defining integral, integral_{q0}^1 (q/q0)^x ((1-q)/(1-q0))^y
+    Beta(q; a, b) dq / P(q > q0), computed with quad.
+    """
+    cases = [
+        # (treatment events, requests, control events, requests, margin, a, b, alpha)
+        (0, 300, 0, 2700, 0.0, 1, 1, 0.05),  # no events: Lambda = 1
+        (1, 300, 0, 2700, 0.0, 1, 1, 0.05),
+        (6, 300, 3, 2700, 0.0, 1, 1, 0.05),  # a 2% canary after one minute
+        (12, 600, 5, 5400, 0.0, 1, 1, 0.05),
+        (12, 600, 5, 5400, 1.0, 1, 1, 0.05),  # allowed twice stable's rate
+        (3, 3000, 27, 27000, 0.0, 1, 1, 0.05),  # A/A-shaped
+        (0, 3000, 30, 27000, 0.0, 1, 1, 0.05),  # canary clean: evidence for H0
+        (50, 5000, 50, 5000, 0.0, 1, 1, 0.01),  # even split
+        (90, 5000, 50, 5000, 0.5, 2, 5, 0.05),  # an informative prior
+        (400, 30000, 900, 270000, 0.0, 1, 1, 0.05),  # many events
+        (3, 100, 1, 100, 0.0, 0.5, 0.5, 0.1),  # Jeffreys prior
+        (7, 7000, 60, 63000, 0.2, 1, 1, 0.05),
+    ]
+    out = []
+    for x, nt, y, nc, margin, a, b, alpha in cases:
+        share = nt / (nt + nc)
+        rho = 1 + margin
+        q0 = share * rho / (share * rho + 1 - share)
+        ll = (scipy.special.betaln(a + x, b + y) - scipy.special.betaln(a, b)
+              + math.log(scipy.special.betainc(b + y, a + x, 1 - q0)) - math.log(scipy.special.betainc(b, a, 1 - q0))
+              - x * math.log(q0) - y * math.log1p(-q0))
+        # the defining integral, in logs around the integrand's peak
+        def logint(q):
+            if q >= 1:  # the cases keep y + b > 1, so the integrand vanishes there
+                return -math.inf
+            terms = [(x, math.log(q / q0)), (y, math.log1p(-q) - math.log1p(-q0)), (a - 1, math.log(q)), (b - 1, math.log1p(-q))]
+            return sum(c * v for c, v in terms if c != 0) - scipy.special.betaln(a, b)
+        qs = np.linspace(q0, 1, 20001)[1:-1]
+        top = max(logint(q) for q in qs)
+        val, _ = scipy.integrate.quad(lambda q: math.exp(logint(q) - top), q0, 1, epsabs=0, epsrel=1e-12, limit=1000,
+                                      points=[min(max((a + x - 1) / (a + b + x + y - 2), q0 + 1e-9), 1 - 1e-9)] if a + b + x + y > 2 else None)
+        ll_quad = top + math.log(val) - math.log(scipy.special.betainc(b, a, 1 - q0))
+        assert abs(ll - ll_quad) <= 1e-9 * max(1, abs(ll)), (x, y, ll, ll_quad)
+        out.append({"treatment": {"successes": x, "trials": nt}, "control": {"successes": y, "trials": nc},
+                    "margin": margin, "prior_a": a, "prior_b": b, "alpha": alpha,
+                    "want": {"null_share": f(q0), "log_lambda": f(ll), "p_value": f(min(1.0, math.exp(-ll)))}})
+    return out
+
+
 # --- 6. sample-ratio mismatch -------------------------------------------------
 
 def srm_cases():
@@ -515,7 +569,7 @@ def mann_whitney_cases():
     for _ in range(10):
         shift = rng.normal(0, 0.4)
         nx, ny = int(rng.integers(5, 3000)), int(rng.integers(5, 3000))
-        edges = np.log(np.array(bounds[:-1]))
+        edges = np.array([math.log(b) for b in bounds[:-1]])
         xs = np.searchsorted(edges, rng.normal(-2.5 + shift, 1.0, nx), side="left")
         ys = np.searchsorted(edges, rng.normal(-2.5, 1.0, ny), side="left")
         cases.append(([int(c) for c in np.bincount(xs, minlength=len(bounds))],
@@ -561,6 +615,7 @@ def main():
         "msprt_runs": msprt_run_cases(),
         "gbstats": gbstats_cases(),
         "sequential_n": sequential_n_cases(),
+        "rate_ratio": rate_ratio_cases(),
         "srm": srm_cases(),
         "mann_whitney": mann_whitney_cases(),
     }
