@@ -93,10 +93,11 @@ func normalQuantile(p float64) float64 { return distuv.UnitNormal.Quantile(p) }
 //     (mathext.RegIncBeta, the function StudentsT.CDF uses) taken in
 //     whichever of the two equivalent forms is accurate,
 //     P(|T| > t) = I_{df/(df+t²)}(df/2, 1/2) = 1 - I_{t²/(df+t²)}(1/2, df/2)
-//     (Abramowitz and Stegun 26.7.1 with 26.5.2), and the quantile inverts
-//     that p-value by bisection;
-//   - df > tLargeDF: the large-df expansions about the normal (Fisher 1925;
-//     A&S 26.7.5 for the quantile),
+//     (the t tail as an incomplete beta, and I_x(a, b) = 1 - I_{1-x}(b, a)),
+//     and the quantile inverts that p-value by bisection;
+//   - df > tLargeDF: the large-df expansions about the normal (Fisher,
+//     "Expansion of Student's integral in powers of n⁻¹", Metron 5, 1925;
+//     Abramowitz and Stegun 26.7.5 for the quantile),
 //     P(T <= t) = Φ(t) - φ(t) [(t³ + t)/(4 df) + (3t⁷ - 7t⁵ - 5t³ - 3t)/(96 df²)] + O(df⁻³),
 //     t_p = z + (z³ + z)/(4 df) + (5z⁵ + 16z³ + 3z)/(96 df²)
 //   - (3z⁷ + 19z⁵ + 17z³ - 15z)/(384 df³) + O(df⁻⁴),

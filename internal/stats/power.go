@@ -5,7 +5,7 @@ import "math"
 // PowerAnalysis plans a fixed-horizon two-sided test on a standardised effect
 // size: Cohen's h for two proportions (CohensH), Cohen's d = (μ_t - μ_c) / σ for
 // two means (Cohen, Statistical Power Analysis for the Behavioral Sciences,
-// 2nd ed., 1988, ch. 2 and 6). It is the normal-approximation power of
+// 2nd ed., 1988, chapters 2 and 6). It is the normal-approximation power of
 // statsmodels' NormalIndPower (with ProportionEffectSize for h):
 //
 //	power(e, n_c) = Φ(|e| √n_eff - z_{1-α/2}) + Φ(-|e| √n_eff - z_{1-α/2}),
@@ -111,7 +111,7 @@ func (a PowerAnalysis) MinimumDetectableEffect(nControl, power float64) (float64
 }
 
 // CohensH is the effect size of two proportions on the arcsine scale,
-// h = 2 asin √p_t - 2 asin √p_c (Cohen 1988, eq. 6.2.1; statsmodels
+// h = 2 asin √p_t - 2 asin √p_c (Cohen 1988, chapter 6; statsmodels
 // proportion_effectsize(p_t, p_c)).
 func CohensH(pTreatment, pControl float64) (float64, error) {
 	if err := checkProbability("treatment proportion", pTreatment); err != nil {

@@ -47,9 +47,10 @@ type ZTest struct {
 //
 //	(p̂_t - p̂_c) ∓ z_{1-α/2} sqrt(p̂_t(1-p̂_t)/n_t + p̂_c(1-p̂_c)/n_c)
 //
-// (Agresti, Categorical Data Analysis, 3rd ed., §1.4.2 and §3.1.2; the same as
-// statsmodels proportions_ztest and confint_proportions_2indep with
-// method="wald", compare="diff"). The Wald interval is poor for tiny counts;
+// (the pooled two-sample z statistic, equivalent to Pearson's 2x2
+// chi-square; the interval is method 1, "simple asymptotic", of Newcombe,
+// Statistics in Medicine 17, 1998; the same as statsmodels proportions_ztest
+// and confint_proportions_2indep with method="wald", compare="diff"). The Wald interval is poor for tiny counts;
 // the z-test wants n p̂ and n (1 - p̂) of at least ~5 in each arm.
 //
 // It returns ErrNoVariance when every trial in both arms has the same outcome.

@@ -24,7 +24,8 @@ import (
 // measures all of these).
 //
 // The test conditions on the events (Przyborowski and Wilenski, Biometrika
-// 31, 1940; Lehmann and Romano, Testing Statistical Hypotheses, §4.5): if
+// 31, 1940; Lehmann and Romano, Testing Statistical Hypotheses, ch. 4, on
+// comparing two Poisson means): if
 // events arrive as Poisson processes with rates λ_t n_t and λ_c n_c, each
 // event is the treatment's with probability
 //

@@ -100,8 +100,8 @@ func MixtureTightestAt(alpha, variance float64) (Mixture, error) {
 
 // MixtureForEffect is the mixture that, for a true difference of the given
 // size, reaches the given power at the smallest sample size (for the
-// two-sided test, one look, normal approximation). Johari et al. (2022, §4)
-// advise matching τ to the effects one expects; this makes that exact. In
+// two-sided test, one look, normal approximation). Johari et al. advise
+// choosing τ from the effects one expects; this makes that precise. In
 // z-units the boundary at τ²/V = r is
 //
 //	c(r) = sqrt((1 + r)/r · (-2 ln α + ln(1 + r))),
@@ -159,8 +159,10 @@ func (s Sides) String() string {
 // MSPRT is the mixture sequential probability ratio test of H0: θ = Null
 // (for Greater, θ <= Null; for Less, θ >= Null) on an asymptotically normal
 // estimate θ̂ ~ N(θ, V) (Johari, Koomen, Pekelis, Walsh, "Peeking at A/B
-// tests", KDD 2017, §4; "Always valid inference: continuous monitoring of
-// A/B tests", Operations Research 70(3), 2022, §4-5; after Robbins 1970).
+// tests", KDD 2017, and "Always valid inference: continuous monitoring of
+// A/B tests", Operations Research 70(3), 2022: their mSPRT for the
+// difference of two streams with a normal mixture; after Robbins, Ann.
+// Math. Statist. 41, 1970).
 // Mixing the likelihood ratio of θ against Null over θ - Null ~ N(0, τ²)
 // gives, with d = θ̂ - Null,
 //
@@ -177,8 +179,9 @@ func (s Sides) String() string {
 //	θ̂ ∓ sqrt(2 V (V + τ²)/τ² · ln(sqrt((V + τ²)/V) / α)).
 //
 // With τ² = ρ² σ² this interval is Waudby-Smith et al.'s normal-mixture
-// confidence sequence (their eq. 9), the one GrowthBook's gbstats 0.8.0
-// reports (see MixtureTightestAt).
+// asymptotic confidence sequence (eq. 9 of arXiv:2103.06476v7, as gbstats
+// cites it), the one GrowthBook's gbstats 0.8.0 reports (see
+// MixtureTightestAt), and 1/Λ is gbstats' sequential p-value (its eq. 155).
 //
 // The one-sided variants mix over the half-normal δ = θ - Null > 0 only
 // (density 2 φ(δ/τ)/τ): with x = d τ / sqrt(V (V + τ²)),

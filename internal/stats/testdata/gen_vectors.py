@@ -211,6 +211,14 @@ def power_proportion_cases():
         (0.3, 0.6, 0.05, 0.99, 1.0),  # large effect: tiny n
         (0.5, 0.5001, 0.05, 0.80, 1.0),  # tiny effect: huge n
     ]
+    rng = np.random.default_rng(20260107)
+    for _ in range(12):
+        pc = float(rng.uniform(0.01, 0.95))
+        pt = float(min(0.99, max(0.005, pc + rng.normal(0, 0.05))))
+        if pt == pc:
+            continue
+        cases.append((pc, pt, float(rng.choice([0.01, 0.05, 0.1])), float(rng.uniform(0.5, 0.95)),
+                      float(rng.choice([0.25, 0.5, 1.0, 2.0, 9.0]))))
     out = []
     pw = NormalIndPower()
     for pc, pt, alpha, power, ratio in cases:
@@ -243,6 +251,10 @@ def power_mean_cases():
         (0.01, 0.05, 0.95, 1.0),  # huge n
         (0.3, 0.2, 0.3, 1.0),  # power just above alpha
     ]
+    rng = np.random.default_rng(20260108)
+    for _ in range(14):
+        cases.append((float(10 ** rng.uniform(-2, 0.3)), float(rng.choice([0.01, 0.05, 0.1])),
+                      float(rng.uniform(0.5, 0.95)), float(rng.choice([0.5, 1.0, 3.0]))))
     out = []
     pw = NormalIndPower()
     for d, alpha, power, ratio in cases:
@@ -450,6 +462,17 @@ def sequential_n_cases():
         (0.01, 0.0, 0.0099, 0.0196, 1.0, 0.05, 0.8, 1e-5, "greater"),
         (-0.01, 0.0, 0.25, 0.25, 1.0, 0.05, 0.8, 1e-4, "less"),
     ]
+    rng = np.random.default_rng(20260109)
+    for _ in range(14):
+        sides = str(rng.choice(["two-sided", "greater", "less"]))
+        pc = float(rng.uniform(0.01, 0.9))
+        eff = float(rng.uniform(0.005, 0.08)) * (1 if sides != "less" else -1)
+        if sides == "two-sided" and rng.uniform() < 0.5:
+            eff = -eff
+        pt = min(0.99, max(0.001, pc + eff))
+        cases.append((pt - pc, 0.0, pc * (1 - pc), pt * (1 - pt), float(rng.choice([1 / 9, 0.5, 1.0, 2.0])),
+                      float(rng.choice([0.01, 0.05, 0.1])), float(rng.uniform(0.5, 0.95)),
+                      float((pt - pc) ** 2 * 10 ** rng.uniform(-1, 1)), sides))
     for eff, null, vc, vt, ratio, alpha, power, tau2, sides in cases:
         dist = eff - null
 
@@ -498,6 +521,14 @@ def rate_ratio_cases():
         (3, 100, 1, 100, 0.0, 0.5, 0.5, 0.1),  # Jeffreys prior
         (7, 7000, 60, 63000, 0.2, 1, 1, 0.05),
     ]
+    rng = np.random.default_rng(20260111)
+    for _ in range(12):
+        nt, nc = int(rng.integers(100, 50000)), int(rng.integers(100, 200000))
+        pc = float(10 ** rng.uniform(-4, -1))
+        pt = pc * float(10 ** rng.uniform(-0.5, 1))
+        cases.append((int(rng.binomial(nt, min(pt, 0.5))), nt, int(rng.binomial(nc, pc)), nc,
+                      float(rng.choice([0.0, 0.25, 1.0])), float(rng.choice([0.5, 1.0, 2.0])),
+                      float(rng.choice([0.5, 1.0, 3.0])), float(rng.choice([0.01, 0.05]))))
     out = []
     for x, nt, y, nc, margin, a, b, alpha in cases:
         share = nt / (nt + nc)
@@ -540,6 +571,13 @@ def srm_cases():
         ([500000, 501500], [0.5, 0.5]),
         ([49, 1], [0.999, 0.001]),
     ]
+    rng = np.random.default_rng(20260110)
+    for _ in range(14):
+        k = int(rng.integers(2, 6))
+        w = [float(x) for x in rng.uniform(0.05, 1, k)]
+        n = int(rng.integers(10, 200000))
+        share = np.array(w) / sum(w) * rng.uniform(0.97, 1.03, k)
+        cases.append(([int(x) for x in rng.multinomial(n, share / share.sum())], w))
     out = []
     for obs, w in cases:
         total = sum(obs)
@@ -566,6 +604,13 @@ def mann_whitney_cases():
         ([10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10]),  # separated
     ]
     rng = np.random.default_rng(20260106)
+    for _ in range(8):  # heavy ties: everything in three or four buckets
+        lo = int(rng.integers(3, 8))
+        cx, cy = [0] * len(bounds), [0] * len(bounds)
+        for i in range(lo, lo + int(rng.integers(3, 5))):
+            cx[i], cy[i] = int(rng.integers(0, 500)), int(rng.integers(0, 4000))
+        if sum(cx) and sum(cy):
+            cases.append((cx, cy))
     for _ in range(10):
         shift = rng.normal(0, 0.4)
         nx, ny = int(rng.integers(5, 3000)), int(rng.integers(5, 3000))
