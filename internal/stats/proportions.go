@@ -11,8 +11,8 @@ type Proportion struct {
 	Successes, Trials int64
 }
 
-// Rate is Successes / Trials.
-func (p Proportion) Rate() float64 { return float64(p.Successes) / float64(p.Trials) }
+// rate is Successes / Trials (for a validated Proportion).
+func (p Proportion) rate() float64 { return float64(p.Successes) / float64(p.Trials) }
 
 func (p Proportion) validate(arm string) error {
 	if p.Trials <= 0 {
@@ -64,7 +64,7 @@ func TwoProportionZTest(treatment, control Proportion, alpha float64) (ZTest, er
 	if err := checkAlpha(alpha); err != nil {
 		return ZTest{}, err
 	}
-	pt, pc := treatment.Rate(), control.Rate()
+	pt, pc := treatment.rate(), control.rate()
 	nt, nc := float64(treatment.Trials), float64(control.Trials)
 	pooled := float64(treatment.Successes+control.Successes) / (nt + nc)
 	sePooled := math.Sqrt(pooled * (1 - pooled) * (1/nt + 1/nc))

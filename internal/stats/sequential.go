@@ -34,7 +34,7 @@ func DiffOfProportions(treatment, control Proportion) (Estimate, error) {
 	if err := control.validate("control"); err != nil {
 		return Estimate{}, err
 	}
-	pt, pc := treatment.Rate(), control.Rate()
+	pt, pc := treatment.rate(), control.rate()
 	v := pt*(1-pt)/float64(treatment.Trials) + pc*(1-pc)/float64(control.Trials)
 	if !(v > 0) {
 		return Estimate{}, noVarianceProportions(treatment, control)
