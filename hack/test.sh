@@ -42,7 +42,10 @@ KWOK_STAGE_DIRS="$(hack/tools.sh kwok-stages | paste -sd: -)"
 ROLLOUTS_CONTROLLER_BIN="$(hack/tools.sh path rollouts-controller)"
 KUBECTL_ARGO_ROLLOUTS_BIN="$(hack/tools.sh path kubectl-argo-rollouts)"
 export KUBE_CONTROLLER_MANAGER_BIN KUBE_SCHEDULER_BIN KWOK_BIN KWOK_STAGE_DIRS ROLLOUTS_CONTROLLER_BIN KUBECTL_ARGO_ROLLOUTS_BIN
+STATS_PYTHON="$(hack/venv.sh stats)/bin/python" # internal/stats: reference vectors regenerated and compared
+export STATS_PYTHON
 echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
+echo "STATS_PYTHON=$STATS_PYTHON"
 echo "MLFLOW_VENV=$MLFLOW_VENV"
 
 echo "==> go test (race detector on)"
