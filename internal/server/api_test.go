@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -298,3 +301,33 @@ func scrape(t testing.TB, ts *testServer) string {
 	_, _, body := ts.do(t, "GET", "/metrics", "")
 	return string(body)
 }
+
+// TestAPIDocListsEveryRoute: docs/api.md, the written contract, names every
+// route of routes.go, and no route that does not exist.
+func TestAPIDocListsEveryRoute(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "api.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newTestServer(t, testOptions{})
+	s := newServer(Config{Service: "ml-inference"}, ts.deps)
+	want := map[string]bool{}
+	for _, rt := range s.apiRoutes() {
+		path := rt.path
+		if path == "/{$}" {
+			path = "/"
+		}
+		entry := "`" + rt.method + " " + path + "`"
+		want[entry] = true
+		if !strings.Contains(string(doc), "| "+entry+" |") {
+			t.Errorf("docs/api.md does not list %s", entry)
+		}
+	}
+	for _, line := range strings.Split(string(doc), "\n") {
+		if m := docRoute.FindStringSubmatch(line); m != nil && !want[m[1]] {
+			t.Errorf("docs/api.md lists %s, which routes.go does not serve", m[1])
+		}
+	}
+}
+
+var docRoute = regexp.MustCompile("^\\| (`(?:GET|POST|PUT|DELETE|PATCH) [^`]+`) \\|")
