@@ -75,31 +75,23 @@ type rendered struct {
 
 // Build renders dir (see render.Build), or returns the earlier result.
 func (r *Renderer) Build(dir string) ([]render.Object, error) {
-	key, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if res, ok := r.cache[key]; ok {
-		return res.objs, res.err
-	}
-	if r.cache == nil {
-		r.cache = map[string]rendered{}
-	}
-	objs, err := render.Build(dir)
-	r.cache[key] = rendered{objs, err}
-	r.Builds++
-	return objs, err
+	return r.cached("kustomize:", dir, func() ([]render.Object, error) {
+		r.Builds++
+		return render.Build(dir)
+	})
 }
 
 // Read parses a plain manifest file like ReadManifests, cached like Build.
 func (r *Renderer) Read(path string) ([]render.Object, error) {
-	key, err := filepath.Abs(path)
+	return r.cached("file:", path, func() ([]render.Object, error) { return ReadManifests(path) })
+}
+
+func (r *Renderer) cached(kind, path string, load func() ([]render.Object, error)) ([]render.Object, error) {
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
 	}
-	key = "file:" + key
+	key := kind + abs
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if res, ok := r.cache[key]; ok {
@@ -108,7 +100,7 @@ func (r *Renderer) Read(path string) ([]render.Object, error) {
 	if r.cache == nil {
 		r.cache = map[string]rendered{}
 	}
-	objs, err := ReadManifests(path)
+	objs, err := load()
 	r.cache[key] = rendered{objs, err}
 	return objs, err
 }
