@@ -10,10 +10,12 @@ import (
 	"strings"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/ml-platform/platform/internal/gitops"
 	"github.com/ml-platform/platform/internal/policy"
@@ -30,7 +32,8 @@ import (
 // The CLI costs about 8 ms of CPU per policy and object, so verify does not
 // hand it pairs it would skip anyway: each object goes only to the policies
 // whose namespaceSelector matches its namespace's labels (the mode copy that
-// judges it), as Kubernetes matches them. One CLI run cannot hold two
+// judges it) and only if some policy's resourceRules name its kind, as
+// Kubernetes matches them. One CLI run cannot hold two
 // objects of the same identity (the observability stack renders in two
 // shapes), so each group of policies gets as few runs as keep identities
 // unique, and the runs go in parallel. Every run also gets the rendered
@@ -159,17 +162,35 @@ func checkPolicies(ctx context.Context, in *Inputs) ([]Finding, string, error) {
 // policyGroup is the policies of the bundle that share a namespaceSelector
 // (one mode's copies), with every PolicyException.
 type policyGroup struct {
-	selector labels.Selector // nil: every namespace
-	objects  []render.Object // the policies and the exceptions
-	policies int
+	selector  labels.Selector // nil: every namespace
+	objects   []render.Object // the policies and the exceptions
+	policies  int
+	resources []resourceRule // every policy's matchConstraints.resourceRules
 }
 
-// judges reports whether the group's policies can match o: a namespaced
-// object whose namespace's labels the selector matches. (Every kind the
-// policies match is namespaced.)
+// resourceRule is the part of a policy's resourceRules that picks objects
+// by what they are.
+type resourceRule struct {
+	APIGroups []string `json:"apiGroups"`
+	Resources []string `json:"resources"`
+}
+
+func (r resourceRule) matches(gvk schema.GroupVersionKind) bool {
+	plural, _ := meta.UnsafeGuessKindToResource(gvk)
+	return (slices.Contains(r.APIGroups, "*") || slices.Contains(r.APIGroups, gvk.Group)) &&
+		(slices.Contains(r.Resources, "*") || slices.Contains(r.Resources, plural.Resource))
+}
+
+// judges reports whether the group's policies can match o: an object of a
+// kind some policy's resourceRules name, in a namespace whose labels the
+// selector matches. (Every kind the policies match is namespaced.)
 func (g *policyGroup) judges(o render.Object, namespaces map[string]render.Object) bool {
 	ns := o.GetNamespace()
 	if ns == "" {
+		return false
+	}
+	gvk := o.GroupVersionKind()
+	if !slices.ContainsFunc(g.resources, func(r resourceRule) bool { return r.matches(gvk) }) {
 		return false
 	}
 	if g.selector == nil {
@@ -220,6 +241,18 @@ func policyGroups(bundle []render.Object) ([]*policyGroup, error) {
 		}
 		g.objects = append(g.objects, o)
 		g.policies++
+		rules, _, _ := unstructured.NestedSlice(o.Object, "spec", "matchConstraints", "resourceRules")
+		for _, r := range rules {
+			m, ok := r.(map[string]any)
+			if !ok {
+				continue
+			}
+			var rr resourceRule
+			if err := kruntime.DefaultUnstructuredConverter.FromUnstructured(m, &rr); err != nil {
+				return nil, fmt.Errorf("%s: spec.matchConstraints.resourceRules: %w", o.Ref(), err)
+			}
+			g.resources = append(g.resources, rr)
+		}
 	}
 	if len(out) == 0 {
 		return nil, errors.New("the bundle renders no ValidatingPolicy")
