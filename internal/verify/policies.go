@@ -140,7 +140,13 @@ func checkPolicies(ctx context.Context, in *Inputs) ([]Finding, string, error) {
 				continue
 			}
 			key := where + "|" + o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+			gvk := o.GroupVersionKind()
+			kindMatched := slices.ContainsFunc(groups, func(g *policyGroup) bool {
+				return slices.ContainsFunc(g.resources, func(r resourceRule) bool { return r.matches(gvk) })
+			})
 			switch got, want := results[key], expected[key]; {
+			case !kindMatched:
+				fs = append(fs, Finding{Where: where, Object: o.Ref(), Message: "no Kyverno policy judged this workload: no policy lists its kind; add it to the policies' matchConstraints in " + in.Repo.Rel(in.Repo.Policies)})
 			case modes[key] != 1:
 				fs = append(fs, Finding{Where: where, Object: o.Ref(), Message: fmt.Sprintf("%d policy modes select this workload's namespace; want exactly one (the namespaceSelectors of %s)", modes[key], in.Repo.Rel(in.Repo.Policies))})
 			case got == 0:
