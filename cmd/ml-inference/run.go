@@ -146,7 +146,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	models.OnReload = func(err error) {
 		result := "success"
 		if err != nil {
-			result = "failure"
+			result = "error"
 		}
 		metrics.Reloads.WithLabelValues(result).Inc()
 		metrics.SetServing(models.Current().Versions(), rt.Split(models.Current()))
