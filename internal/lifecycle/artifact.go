@@ -77,8 +77,8 @@ func (a Artifact) RunSpec(experiment string, rev Revision) RunSpec {
 		metrics["f1_score"] = m.F1Score
 	}
 	tags := mlflow.KeyValues{
-		TagArtifactVersion:       a.Meta.Version,
-		TagDigest:                a.Digest,
+		TagArtifactVersion:         a.Meta.Version,
+		TagDigest:                  a.Digest,
 		"mlflow.source.git.commit": rev.Commit, // MLflow's UI links the run to it
 	}
 	if a.Meta.Description != "" {
