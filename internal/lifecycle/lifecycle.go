@@ -165,3 +165,13 @@ func (r *Registry) servable(ctx context.Context, version string) (mlflow.ModelVe
 	}
 	return mv, nil
 }
+
+// DefaultTrackingURI is where the lifecycle's commands find MLflow unless a
+// flag says: MLflow's own MLFLOW_TRACKING_URI if set, else the address `make
+// mlflow` serves.
+func DefaultTrackingURI(getenv func(string) string) string {
+	if v := getenv("MLFLOW_TRACKING_URI"); v != "" {
+		return v
+	}
+	return "http://localhost:5000"
+}

@@ -204,11 +204,14 @@ func (l *Live) Reload(ctx context.Context) (err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer func() { l.report(err) }()
-	print, err := l.source.Fingerprint(ctx)
-	if err != nil {
-		return fmt.Errorf("fingerprint %s: %w", l.source, err)
-	}
+	// A source that cannot fingerprint may still load something (a
+	// registry's cached versions), so Load runs either way; without a
+	// fingerprint the next poll reloads.
+	print, printErr := l.source.Fingerprint(ctx)
 	entries, loadErr := l.source.Load(ctx)
+	if printErr != nil && loadErr == nil {
+		print, loadErr = "", fmt.Errorf("fingerprint: %w", printErr)
+	}
 	if len(entries) == 0 {
 		if loadErr == nil {
 			loadErr = errors.New("no model versions found")
