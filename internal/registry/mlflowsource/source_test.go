@@ -67,7 +67,7 @@ func (w *world) alias(alias, version string) {
 // storedPath is where the server keeps a file of a version's artifact
 // (hack/mlflow.sh: --artifacts-destination DATA/artifacts).
 func (w *world) storedPath(mv mlflow.ModelVersion, file string) string {
-	return filepath.Join(w.srv.DataDir, "artifacts", filepath.FromSlash(strings.TrimPrefix(mv.Source, "mlflow-artifacts:/")), file)
+	return filepath.Join(w.srv.StoredPath(mv.Source), file)
 }
 
 func (w *world) uri(alias string) lifecycle.ModelURI {
