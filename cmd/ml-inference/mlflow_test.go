@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,7 +109,8 @@ func TestFollowsMLflow(t *testing.T) {
 		t.Errorf("/model/info: %+v", info)
 	}
 
-	load := startLoad(t, p1)
+	load := inferencetest.StartLoad(p1, 2, 2*time.Millisecond)
+	t.Cleanup(func() { load.Stop() })
 
 	// A corrupt artifact: refused, counted, production keeps serving v1.
 	corrupt := register(copyArtifact(t, "v2", "corrupt"))
@@ -155,10 +154,10 @@ func TestFollowsMLflow(t *testing.T) {
 		t.Errorf("/ready with MLflow down does not warn: %s", ready)
 	}
 
-	if sent, failed, first := load.stop(); failed > 0 || sent == 0 {
-		t.Errorf("load on p1 through a corrupt version, a deleted alias and MLflow killed: %d of %d requests failed (first: %s)", failed, sent, first)
+	if res := load.Stop(); res.Failed > 0 || res.Sent == 0 {
+		t.Errorf("load on p1 through a corrupt version, a deleted alias and MLflow killed: %d of %d requests failed (first: %s)", res.Failed, res.Sent, res.FirstFailure)
 	} else {
-		t.Logf("load on p1 through a corrupt version, a deleted alias and MLflow killed: %d requests, 0 failed", sent)
+		t.Logf("load on p1 through a corrupt version, a deleted alias and MLflow killed: %d requests, 0 failed", res.Sent)
 	}
 
 	// A restart while MLflow is down: from the cache, ready, and saying so.
@@ -185,7 +184,8 @@ func TestFollowsMLflow(t *testing.T) {
 	if code := postStatus(t, p3); code != 503 {
 		t.Errorf("/predict without models: %d, want 503", code)
 	}
-	load2 := startLoad(t, p2)
+	load2 := inferencetest.StartLoad(p2, 2, 2*time.Millisecond)
+	t.Cleanup(func() { load2.Stop() })
 
 	// MLflow back: p3 becomes ready, p2 is confirmed (no longer from the
 	// cache), and a promotion reaches both.
@@ -196,10 +196,10 @@ func TestFollowsMLflow(t *testing.T) {
 	for _, p := range []*inferencetest.Process{p2, p3} {
 		eventually(t, "the promotion served", func() bool { return servedVersion(t, p, "") == "v2" })
 	}
-	if sent, failed, first := load2.stop(); failed > 0 || sent == 0 {
-		t.Errorf("load on p2 through MLflow's restart and a promotion: %d of %d requests failed (first: %s)", failed, sent, first)
+	if res := load2.Stop(); res.Failed > 0 || res.Sent == 0 {
+		t.Errorf("load on p2 through MLflow's restart and a promotion: %d of %d requests failed (first: %s)", res.Failed, res.Sent, res.FirstFailure)
 	} else {
-		t.Logf("load on p2 through MLflow's restart and a promotion: %d requests, 0 failed", sent)
+		t.Logf("load on p2 through MLflow's restart and a promotion: %d requests, 0 failed", res.Sent)
 	}
 }
 
@@ -316,55 +316,4 @@ func reloads(t *testing.T, p *inferencetest.Process, result string) float64 {
 		}
 	}
 	return 0
-}
-
-// loadRun is a few clients posting /predict without pause.
-type loadRun struct {
-	stopCh       chan struct{}
-	wg           sync.WaitGroup
-	sent, failed atomic.Int64
-	first        atomic.Value
-}
-
-func startLoad(t *testing.T, p *inferencetest.Process) *loadRun {
-	l := &loadRun{stopCh: make(chan struct{})}
-	client := &http.Client{Timeout: 10 * time.Second}
-	for range 2 {
-		l.wg.Go(func() {
-			for {
-				select {
-				case <-l.stopCh:
-					return
-				default:
-				}
-				l.sent.Add(1)
-				resp, err := client.Post(p.URL("/predict"), "application/json", strings.NewReader(`{"text":"great"}`))
-				if err != nil {
-					l.failed.Add(1)
-					l.first.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					l.failed.Add(1)
-					l.first.CompareAndSwap(nil, resp.Status)
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-		})
-	}
-	t.Cleanup(func() { l.stop() })
-	return l
-}
-
-func (l *loadRun) stop() (sent, failed int64, first string) {
-	select {
-	case <-l.stopCh:
-	default:
-		close(l.stopCh)
-	}
-	l.wg.Wait()
-	f, _ := l.first.Load().(string)
-	return l.sent.Load(), l.failed.Load(), f
 }

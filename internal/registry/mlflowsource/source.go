@@ -52,8 +52,9 @@ type Source struct {
 	cache *cache
 	log   *slog.Logger
 
-	mu   sync.Mutex                // Load is serialised by registry.Live; this guards last anyway
-	last map[string]registry.Entry // per slot (URI), what the last Load returned for it
+	mu       sync.Mutex                // Load is serialised by registry.Live; this guards last anyway
+	last     map[string]registry.Entry // per slot (URI), what the last Load returned for it
+	previous map[string]string         // per slot, the digest it served before its current version
 }
 
 // downloadTimeout bounds one artifact download (a stalled transfer would
@@ -82,7 +83,7 @@ func New(cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Source{c: cfg.Client, uris: cfg.URIs, cache: c, log: cfg.Log, last: map[string]registry.Entry{}}, nil
+	return &Source{c: cfg.Client, uris: cfg.URIs, cache: c, log: cfg.Log, last: map[string]registry.Entry{}, previous: map[string]string{}}, nil
 }
 
 func (s *Source) String() string {
@@ -160,6 +161,9 @@ func (s *Source) Load(ctx context.Context) ([]registry.Entry, error) {
 		}
 		if e != nil {
 			slots[i] = e
+			if prev, ok := s.last[u.String()]; ok && prev.Origin.Digest != e.Origin.Digest {
+				s.previous[u.String()] = prev.Origin.Digest
+			}
 			s.last[u.String()] = *e
 		}
 	}
@@ -168,9 +172,14 @@ func (s *Source) Load(ctx context.Context) ([]registry.Entry, error) {
 		return nil, errors.Join(errs...)
 	}
 	entries := s.merge(slots)
+	// The cache keeps what is served and what each slot served before, so
+	// that a rollback finds its version on disk.
 	keep := map[string]bool{}
 	for _, e := range entries {
 		keep[e.Origin.Digest] = true
+	}
+	for _, d := range s.previous {
+		keep[d] = true
 	}
 	names := make([]string, len(s.uris))
 	for i, u := range s.uris {

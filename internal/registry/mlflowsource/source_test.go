@@ -190,11 +190,6 @@ func testFollows(t *testing.T, w *world) {
 		t.Fatal(err)
 	}
 	wantServed(t, live, "v1[staging] v2[production]*")
-	cached, _ = os.ReadDir(filepath.Join(cacheDir, "artifacts"))
-	if len(cached) != 2 {
-		t.Errorf("cache holds %d artifacts, want 2", len(cached))
-	}
-
 	// The staging alias deleted: staging keeps serving, the error is
 	// reported, production still moves.
 	if err := w.c.DeleteAlias(ctx, w.model, "staging"); err != nil {
@@ -217,6 +212,40 @@ func testFollows(t *testing.T, w *world) {
 		t.Fatal(err)
 	}
 	wantServed(t, live, "v1[production]* v2[staging]")
+	// A third version on staging: the cache keeps what is served and what
+	// each alias served before (a rollback finds it on disk), and drops the
+	// rest.
+	dir := copyArtifact(t, "v2")
+	os.WriteFile(filepath.Join(dir, "NOTES"), []byte("a third artifact"), 0o644)
+	v3 := w.register(dir)
+	cachedNow := func() int {
+		entries, _ := os.ReadDir(filepath.Join(cacheDir, "artifacts"))
+		return len(entries)
+	}
+	w.alias("staging", v3.Version)
+	for range 2 { // a second reload, with nothing moved, keeps them
+		if err := live.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wantServed(t, live, "v1[production]* v3[staging]")
+		if n := cachedNow(); n != 3 {
+			t.Errorf("cache holds %d artifacts, want 3 (v1 and v3 served, v2 the previous of both)", n)
+		}
+	}
+	w.alias("production", v2.Version)
+	w.alias("production", v3.Version)
+	live.Reload(ctx)
+	wantServed(t, live, "v3[production,staging]*")
+	if n := cachedNow(); n != 3 {
+		t.Errorf("cache holds %d artifacts, want 3 (v3 served, v1 production's previous, v2 staging's)", n)
+	}
+	w.alias("production", v2.Version)
+	live.Reload(ctx)
+	w.alias("production", v3.Version)
+	live.Reload(ctx)
+	if n := cachedNow(); n != 2 {
+		t.Errorf("cache holds %d artifacts, want 2 (v3 served, v2 the previous of both)", n)
+	}
 }
 
 func testRefuses(t *testing.T, w *world) {
