@@ -81,7 +81,7 @@ func TestFollowsMLflow(t *testing.T) {
 			Registry struct {
 				Name, Version, Digest, Source string
 				Aliases                       []string
-				RunID                         string `json:"run_id"`
+				RunID                         string             `json:"run_id"`
 				RunMetrics                    map[string]float64 `json:"run_metrics"`
 				ArtifactVersion               string             `json:"artifact_version"`
 				FromCache                     bool               `json:"from_cache"`
