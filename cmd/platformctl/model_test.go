@@ -505,6 +505,12 @@ func testRollbackUnderLoad(t *testing.T, c ctl) {
 			t.Errorf("server %d: %d of %d requests failed (first: %s)", i+1, res.Failed, res.Sent, res.FirstFailure)
 		}
 	}
+	// The rollback found v1 in each server's cache: nothing downloaded.
+	for i, p := range procs {
+		if !regexp.MustCompile(`"msg":"model version fetched".*"version":"v1".*"from_cache":true`).MatchString(p.Logs()) {
+			t.Errorf("server %d did not take the rollback's v1 from its cache:\n%s", i+1, p.Tail(10))
+		}
+	}
 	line := fmt.Sprintf("ROLLBACK_TIMING poll=%s promote_command=%.2fs promote_both_serving=%.2fs rollback_command=%.2fs rollback_both_serving=%.2fs requests=%d failed=%d",
 		poll, promoteCmd.Seconds(), promoted.Seconds(), rollbackCmd.Seconds(), rolledBack.Seconds(), sent, failed)
 	t.Log(line)
