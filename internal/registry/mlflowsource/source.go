@@ -214,8 +214,8 @@ func (s *Source) refresh(ctx context.Context, u lifecycle.ModelURI, r resolved) 
 	}
 	e, err := s.fetch(ctx, u, mv)
 	if err != nil {
-		err = fmt.Errorf("%s -> version %s refused: %w", u, mv.Version, err)
 		stale := fmt.Sprintf("%s points at version %s, which was refused: %v", u, mv.Version, err)
+		err = fmt.Errorf("%s -> version %s refused: %w", u, mv.Version, err)
 		if hadPrev {
 			return withOrigin(prev, func(o *registry.Origin) { o.Stale = stale }), err
 		}

@@ -134,6 +134,7 @@ func TestSource(t *testing.T) {
 	t.Run("follows", func(t *testing.T) { testFollows(t, newWorld(t, srv, "follows")) })
 	t.Run("refuses", func(t *testing.T) { testRefuses(t, newWorld(t, srv, "refuses")) })
 	t.Run("primary-missing", func(t *testing.T) { testPrimaryMissing(t, newWorld(t, srv, "primary")) })
+	t.Run("pinned", func(t *testing.T) { testPinned(t, newWorld(t, srv, "pinned")) })
 	// Last: it stops the server.
 	t.Run("cache", func(t *testing.T) { testCache(t, newWorld(t, srv, "cache")) })
 }
@@ -347,6 +348,28 @@ func testPrimaryMissing(t *testing.T, w *world) {
 		t.Fatal(err)
 	}
 	wantServed(t, live, "v1[production,staging]*")
+}
+
+// testPinned: models:/NAME/N serves version N whatever the aliases do.
+func testPinned(t *testing.T, w *world) {
+	ctx := t.Context()
+	v1, v2 := w.register(filepath.Join(repoModels, "v1")), w.register(filepath.Join(repoModels, "v2"))
+	w.alias("production", v2.Version)
+	live, _ := w.follow(t.TempDir(), lifecycle.ModelURI{Model: w.model, Version: v1.Version}, w.uri("production"))
+	if err := live.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantServed(t, live, "v1[]* v2[production]")
+	w.alias("production", v1.Version)
+	if err := live.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantServed(t, live, "v1[production]*")
+	pinned := lifecycle.ModelURI{Model: w.model, Version: "9"}
+	missing, _ := w.follow(t.TempDir(), pinned)
+	if err := missing.Reload(ctx); err == nil || !strings.Contains(err.Error(), pinned.String()) {
+		t.Errorf("a pinned version that does not exist: %v", err)
+	}
 }
 
 // testCache: a restart while MLflow is down serves the cached versions and
