@@ -113,9 +113,6 @@ func (s *Source) resolveAll(ctx context.Context) []resolved {
 			} else {
 				mv, err = s.c.GetModelVersion(ctx, u.Model, u.Version)
 			}
-			if errors.Is(err, mlflow.ErrNotFound) {
-				err = fmt.Errorf("%s: %w", u, err)
-			}
 			out[i] = resolved{mv, err}
 		})
 	}
