@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ml-platform/platform/internal/config"
+	"github.com/ml-platform/platform/internal/lifecycle"
 	"github.com/ml-platform/platform/internal/registry"
 	"github.com/ml-platform/platform/internal/router"
 	"github.com/ml-platform/platform/internal/server"
@@ -33,6 +34,11 @@ type options struct {
 	addr            string
 	debugAddr       string
 	modelsDir       string
+	modelSource     string
+	mlflowURI       string
+	modelURIs       modelURIs
+	modelCacheDir   string
+	registryPoll    time.Duration
 	traffic         string
 	stickyHeader    string
 	limits          server.Limits
@@ -54,7 +60,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs := config.NewFlagSet("ml-inference", stderr)
 	fs.StringVar(&o.addr, "addr", ":8000", "listen address")
 	fs.StringVar(&o.debugAddr, "debug-addr", "", "serve Go pprof profiles on this address, e.g. 127.0.0.1:6060 (empty: off; never expose it publicly)")
-	fs.StringVar(&o.modelsDir, "models-dir", "models", "directory with one subdirectory per model version")
+	fs.StringVar(&o.modelSource, "model-source", "dir", "where models come from: dir (--models-dir) or mlflow (--mlflow-uri, --model-uri)")
+	fs.StringVar(&o.modelsDir, "models-dir", "models", "directory with one subdirectory per model version (--model-source dir)")
+	fs.StringVar(&o.mlflowURI, "mlflow-uri", lifecycle.DefaultTrackingURI(getenv), "MLflow tracking server (--model-source mlflow; default: $MLFLOW_TRACKING_URI, else http://localhost:5000)")
+	fs.Var(&o.modelURIs, "model-uri", "registry version to serve, repeatable or comma-separated: models:/NAME@ALIAS follows an alias, models:/NAME/N pins a version; the first takes unpinned traffic (--model-source mlflow; default models:/"+lifecycle.DefaultModel+"@"+lifecycle.Production+")")
+	fs.StringVar(&o.modelCacheDir, "model-cache-dir", "", "writable directory for downloaded models, so a restart while MLflow is down serves the last good ones (--model-source mlflow; required; an emptyDir in Kubernetes)")
+	fs.DurationVar(&o.registryPoll, "registry-poll", 10*time.Second, "ask MLflow where the followed aliases point this often (--model-source mlflow)")
 	fs.StringVar(&o.traffic, "traffic", "", "weighted split of unpinned traffic, e.g. v1=90,v2=10 (empty: latest version takes all)")
 	fs.StringVar(&o.stickyHeader, "sticky-header", "X-User-ID", "request header that keeps a client on one version of the split (empty: none)")
 	fs.IntVar(&o.limits.MaxTextLength, "max-text-length", o.limits.MaxTextLength, "maximum characters per text")
@@ -87,6 +98,21 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return nil, errors.New("-max-inflight must be at least 1")
 	case o.drainDelay < 0 || o.shutdownTimeout <= 0:
 		return nil, errors.New("-drain-delay must be >= 0 and -shutdown-timeout > 0")
+	}
+	switch o.modelSource {
+	case "dir":
+	case "mlflow":
+		if o.registryPoll < 100*time.Millisecond {
+			return nil, errors.New("-registry-poll must be at least 100ms")
+		}
+		if o.modelCacheDir == "" {
+			return nil, errors.New("-model-cache-dir is required with -model-source mlflow: a writable directory where downloaded models are kept, so a restart while MLflow is down serves the last good ones (an emptyDir in Kubernetes)")
+		}
+		if len(o.modelURIs) == 0 {
+			o.modelURIs = modelURIs{{Model: lifecycle.DefaultModel, Alias: lifecycle.Production}}
+		}
+	default:
+		return nil, fmt.Errorf("-model-source %q: want dir or mlflow", o.modelSource)
 	}
 	return o, nil
 }
@@ -132,25 +158,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 
 	metrics := telemetry.NewMetrics(telemetry.BuildInfo{Version: version, Revision: revision})
-	models, err := registry.NewLive(ctx, registry.Directory{Root: o.modelsDir}, log)
-	if err != nil {
-		return err
-	}
 	rt := router.New(weights)
-	for _, w := range weights {
-		if _, ok := models.Current().Get(w.Version); !ok {
-			log.Warn("traffic names a version that is not loaded; its share goes to the others", "version", w.Version)
+	onReload := func(models *registry.Live) func(error) {
+		return func(err error) {
+			result := "success"
+			if err != nil {
+				result = "error"
+			}
+			metrics.Reloads.WithLabelValues(result).Inc()
+			metrics.SetServing(models.Current().Versions(), rt.Split(models.Current()))
 		}
+	}
+	var models *registry.Live
+	if o.modelSource == "dir" {
+		// A directory is part of the deployment: without its models the
+		// server must not start.
+		if models, err = registry.NewLive(ctx, registry.Directory{Root: o.modelsDir}, log); err != nil {
+			return err
+		}
+		models.OnReload = onReload(models)
+		for _, w := range weights {
+			if _, ok := models.Current().Get(w.Version); !ok {
+				log.Warn("traffic names a version that is not loaded; its share goes to the others", "version", w.Version)
+			}
+		}
+	} else {
+		// A registry may be down at start: the server listens anyway, not
+		// ready until a version is loaded (from MLflow or the cache).
+		src, err := newMLflowSource(o, log)
+		if err != nil {
+			return err
+		}
+		models = registry.NewLiveUnloaded(src, log)
+		models.OnReload = onReload(models)
 	}
 	metrics.SetServing(models.Current().Versions(), rt.Split(models.Current()))
-	models.OnReload = func(err error) {
-		result := "success"
-		if err != nil {
-			result = "failure"
-		}
-		metrics.Reloads.WithLabelValues(result).Inc()
-		metrics.SetServing(models.Current().Versions(), rt.Split(models.Current()))
-	}
 
 	health := &server.Health{}
 	debugMux := debugHandler()
@@ -228,7 +270,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}
 	})
-	if o.watchInterval > 0 {
+	switch {
+	case o.modelSource == "mlflow":
+		wg.Go(func() {
+			loadFromRegistry(bgCtx, models, log)
+			models.Watch(bgCtx, o.registryPoll)
+		})
+	case o.watchInterval > 0:
 		wg.Go(func() { models.Watch(bgCtx, o.watchInterval) })
 	}
 

@@ -33,6 +33,11 @@ var commands = []command{
 	{[]string{"diff"}, "ENV1 ENV2", "what differs between two environments, object by object", diffCmd},
 	{[]string{"bootstrap"}, "--repo URL --revision REV [--kubeconfig FILE]", "print (or apply) the root Argo CD Application for a fork", bootstrapCmd},
 	{[]string{"model", "evaluate"}, "[flags]", "score every model version on the labelled set; --write records the figures in each model.json, --check fails when the recorded figures are stale", modelEvaluate},
+	{[]string{"model", "register"}, "--from-dir DIR [--run-id ID] [--mlflow-uri URL] [--model NAME]", "register an artifact directory in MLflow: a run with its params, metrics and files (unless --run-id names one), then a model version tagged with the artifact's digest; a digest already registered is reported, not registered twice", modelRegister},
+	{[]string{"model", "promote"}, "VERSION --alias staging|production --reason WHY [--actor WHO]", "point an alias at a version (servers following it switch on their next poll) and record who, when, from which version and why", modelPromote},
+	{[]string{"model", "rollback"}, "--alias staging|production --reason WHY [--actor WHO]", "point an alias back at the version it held before the current one, recorded as a move too", modelRollback},
+	{[]string{"model", "history"}, "[--alias ALIAS] [--at TIME]", "every recorded alias move, oldest first; --at says which version each alias held then; warns about moves made outside platformctl", modelHistory},
+	{[]string{"model", "list"}, "[--mlflow-uri URL] [--model NAME]", "every version of the registered model with its aliases, tags and run metrics", modelList},
 	{[]string{"slo", "generate"}, "[--check]", "generate Prometheus SLO recording and burn-rate alert rules from config/slos/ with Sloth; --check fails when the committed rules are stale", sloGenerate},
 	{[]string{"dashboards", "generate"}, "[--check]", "generate the Grafana dashboards (JSON) from internal/dashboards and check every query against the exported metrics and SLO rules; --check fails when the committed dashboards are stale", dashboardsGenerate},
 }

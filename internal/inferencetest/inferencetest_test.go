@@ -90,3 +90,28 @@ func TestStartReportsAFailedStart(t *testing.T) {
 		t.Fatalf("err = %v, want an exit before listening with the reason", err)
 	}
 }
+
+// TestLoadRecordsVersionsAndCountsFailures: a load records who answered,
+// and a process that dies under it is counted as failures (the planted
+// failure of the harness).
+func TestLoadRecordsVersionsAndCountsFailures(t *testing.T) {
+	p, err := Start(Options{Args: []string{"--models-dir", models}, Noise: `"msg":"request"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	load := StartLoad(p, 2, time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	if at, ok := load.FirstServedBy("v2", began); !ok || at.Before(began) {
+		t.Errorf("no answer from v2 recorded (served: %v)", load.ServedSince(began))
+	}
+	if _, ok := load.FirstServedBy("v1", began); ok {
+		t.Error("an answer from v1, which takes no unpinned traffic")
+	}
+	p.Kill()
+	time.Sleep(100 * time.Millisecond)
+	res := load.Stop()
+	if res.Sent == 0 || res.Failed == 0 || res.FirstFailure == "" {
+		t.Errorf("a load on a killed process: %+v, want failures", res)
+	}
+}

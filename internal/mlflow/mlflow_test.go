@@ -51,6 +51,7 @@ func TestAgainstMLflow(t *testing.T) {
 		{"runs", func(t *testing.T) { testRuns(ctx, t, c, w) }},
 		{"log-batch-limits", func(t *testing.T) { testLogBatchLimits(ctx, t, c, w) }},
 		{"artifacts", func(t *testing.T) { testArtifacts(ctx, t, c, w) }},
+		{"dirs", func(t *testing.T) { testDirs(ctx, t, c, w) }},
 		{"registered-models", func(t *testing.T) { testRegisteredModels(ctx, t, c, w) }},
 		{"model-versions", func(t *testing.T) { testModelVersions(ctx, t, c, w) }},
 		{"aliases", func(t *testing.T) { testAliases(ctx, t, c, w) }},

@@ -110,6 +110,7 @@ func expectedReadback(t *testing.T, w *written) map[string]any {
 			"start_time": info.StartTime, "end_time": info.EndTime, "artifact_uri": info.ArtifactURI,
 			"params": map[string]string(w.params), "metrics": w.metrics, "tags": map[string]string(w.runTags),
 		}},
+		"moves":    []any{}, // no alias move was recorded through internal/lifecycle
 		"artifact": map[string]any{"source": newest.source, "path": "weights.bin", "sha256": fmt.Sprintf("%x", sha256.Sum256(w.weights))},
 	}
 	// Through JSON, so both sides have the same types (float64, []any,

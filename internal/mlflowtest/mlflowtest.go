@@ -214,6 +214,14 @@ func (s *Server) Processes() []int {
 	return pids
 }
 
+// StoredPath is where the server keeps the artifact at an mlflow-artifacts
+// URI (hack/mlflow.sh serves DataDir/artifacts), so a test can damage what
+// the registry holds.
+func (s *Server) StoredPath(artifactURI string) string {
+	rel := strings.TrimPrefix(artifactURI, "mlflow-artifacts:")
+	return filepath.Join(s.DataDir, "artifacts", filepath.FromSlash(strings.TrimLeft(rel, "/")))
+}
+
 // LogTail returns the last n lines of the server's log.
 func (s *Server) LogTail(n int) string {
 	data, err := os.ReadFile(s.LogPath)

@@ -42,12 +42,12 @@ func (d Directory) artifactDirs() ([]string, error) {
 }
 
 // Load reads every artifact; one bad artifact fails the whole load.
-func (d Directory) Load(ctx context.Context) ([]*model.Version, error) {
+func (d Directory) Load(ctx context.Context) ([]Entry, error) {
 	dirs, err := d.artifactDirs()
 	if err != nil {
 		return nil, err
 	}
-	versions := make([]*model.Version, 0, len(dirs))
+	versions := make([]Entry, 0, len(dirs))
 	for _, dir := range dirs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -56,7 +56,7 @@ func (d Directory) Load(ctx context.Context) ([]*model.Version, error) {
 		if err != nil {
 			return nil, err
 		}
-		versions = append(versions, v)
+		versions = append(versions, Entry{Version: v})
 	}
 	return versions, nil
 }

@@ -5,7 +5,9 @@ package router
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,8 +21,9 @@ type Weight struct {
 	Weight  int    `json:"weight"`
 }
 
-// ParseWeights parses "v1=90,v2=10". Weights are relative (they need not sum
-// to 100); an empty string means "all traffic to the latest version".
+// ParseWeights parses "v1=90,v2=10" (or, with a registry source, alias names:
+// "production=90,staging=10"). Weights are relative (they need not sum to
+// 100); an empty string means "all traffic to the default version".
 func ParseWeights(s string) ([]Weight, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -71,7 +74,8 @@ type Router struct {
 	weights []Weight
 }
 
-// New returns a router with the configured weights (nil: latest takes all).
+// New returns a router with the configured weights (nil: the set's default
+// version takes all, see registry.Set.Default).
 func New(weights []Weight) *Router {
 	return &Router{weights: weights}
 }
@@ -83,16 +87,16 @@ func (r *Router) Pick(set *registry.Set, pinned, key string) (*registry.Loaded, 
 	if pinned != "" {
 		v, ok := set.Get(pinned)
 		if !ok {
-			return nil, &UnknownVersionError{Version: pinned, Available: set.Versions()}
+			return nil, &UnknownVersionError{Version: pinned, Available: available(set)}
 		}
 		return v, nil
 	}
 	active, total := r.active(set)
 	if total == 0 {
-		if v := set.Latest(); v != nil {
+		if v := set.Default(); v != nil {
 			return v, nil
 		}
-		return nil, &UnknownVersionError{Available: set.Versions()}
+		return nil, &UnknownVersionError{Available: available(set)}
 	}
 	var x uint64
 	if key != "" {
@@ -134,13 +138,23 @@ func (r *Router) Split(set *registry.Set) map[string]float64 {
 	}
 	active, total := r.active(set)
 	if total == 0 {
-		if v := set.Latest(); v != nil {
+		if v := set.Default(); v != nil {
 			out[v.Meta.Version] = 100
 		}
 		return out
 	}
 	for _, w := range active {
-		out[w.Version] = 100 * float64(w.Weight) / float64(total)
+		// A weight may name an alias (production=90,staging=10): the share
+		// belongs to the version it points at.
+		v, _ := set.Get(w.Version)
+		out[v.Meta.Version] += 100 * float64(w.Weight) / float64(total)
 	}
 	return out
+}
+
+// available lists what a request may pin: the version names, then the
+// aliases.
+func available(set *registry.Set) []string {
+	out := slices.Clone(set.Versions())
+	return append(out, slices.Sorted(maps.Keys(set.Aliases()))...)
 }

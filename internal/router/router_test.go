@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ml-platform/platform/internal/model"
 	"github.com/ml-platform/platform/internal/registry"
 )
 
@@ -78,5 +79,59 @@ func TestRampKeepsUsers(t *testing.T) {
 		if a.Meta.Version == "v2" && b.Meta.Version != "v2" {
 			t.Fatalf("user %s left the canary when its weight grew", key)
 		}
+	}
+}
+
+// aliased is a source serving models/v1 as registry version v7
+// (production, the primary) and models/v2 as v12 (staging).
+type aliased struct{}
+
+func (aliased) Load(context.Context) ([]registry.Entry, error) {
+	var out []registry.Entry
+	for _, s := range []struct {
+		dir, name, alias string
+		primary          bool
+	}{{"v1", "v7", "production", true}, {"v2", "v12", "staging", false}} {
+		v, err := model.LoadArtifact(filepath.Join("..", "..", "models", s.dir))
+		if err != nil {
+			return nil, err
+		}
+		v.Meta.Version = s.name
+		out = append(out, registry.Entry{Version: v, Origin: &registry.Origin{Aliases: []string{s.alias}, Primary: s.primary}})
+	}
+	return out, nil
+}
+func (aliased) Fingerprint(context.Context) (string, error) { return "x", nil }
+func (aliased) String() string                              { return "aliased" }
+
+// TestAliasesRoute: unpinned traffic goes to the primary (production), not
+// to the newest version; an alias pins like a version name and weights
+// may name aliases.
+func TestAliasesRoute(t *testing.T) {
+	live, err := registry.NewLive(context.Background(), aliased{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := live.Current()
+	r := New(nil)
+	for pin, want := range map[string]string{"": "v7", "staging": "v12", "production": "v7", "v12": "v12"} {
+		if v, err := r.Pick(set, pin, "user"); err != nil || v.Meta.Version != want {
+			t.Errorf("Pick(%q) = %v, %v; want %s", pin, v, err, want)
+		}
+	}
+	if split := r.Split(set); split["v7"] != 100 || split["v12"] != 0 {
+		t.Errorf("split without weights %v, want all to production's v7", split)
+	}
+	_, err = r.Pick(set, "canary", "")
+	if err == nil || !strings.Contains(err.Error(), "v7, v12, production, staging") {
+		t.Errorf("an unknown pin: %v, want the versions and aliases listed", err)
+	}
+	w, err := ParseWeights("production=90,staging=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	split := New(w).Split(set)
+	if split["v7"] != 90 || split["v12"] != 10 || len(split) != 2 {
+		t.Errorf("split by aliases %v, want v7 90 and v12 10", split)
 	}
 }

@@ -89,7 +89,7 @@ func NewMetrics(build BuildInfo) *Metrics {
 		"Texts classified, by model version and predicted sentiment.", "version", "sentiment")
 	m.Shed = m.counter("inference_requests_shed_total", "Requests refused with 503 because the in-flight limit was reached.")
 	m.ModelsLoaded = m.gauge("model_versions_loaded", "Model versions currently loaded.", nil)
-	m.Reloads = m.counterVec("model_reloads_total", "Model reload attempts, by result (success or failure).", "result")
+	m.Reloads = m.counterVec("model_reloads_total", "Model refreshes by result: success (a reload swapped the set), error (a reload or a poll of the source failed; what failed keeps its previous version).", "result")
 	m.TrafficWeight = m.gaugeVec("model_traffic_weight_percent",
 		"Share of unpinned traffic routed to each loaded model version.", "version")
 	m.gauge("ml_inference_build_info", "Always 1; labels describe the running build.", prometheus.Labels{

@@ -1,17 +1,24 @@
 """Read a registered model back with MLflow's own Python client.
 
-internal/mlflow's read-back test writes a model through the Go client, runs
-this script with the pinned MLflow's python, and compares what it prints with
-what it wrote: a check by code nobody on this project wrote.
+internal/mlflow's read-back test writes a model through the Go client, and
+cmd/platformctl's through `platformctl model register` and `promote`; each
+runs this script with the pinned MLflow's python and compares what it prints
+with what it wrote: a check by code nobody on this project wrote.
 
-    python readback.py TRACKING_URI MODEL_NAME ARTIFACT_PATH DEST_DIR
+    python readback.py TRACKING_URI MODEL_NAME ARTIFACT_PATH DEST_DIR [ALIAS]
 
 prints one JSON object on stdout: the registered model (description, tags,
 aliases), every version (source, run id, status, tags, aliases), the params,
-metrics and tags of each version's run, and where it downloaded
-ARTIFACT_PATH (relative to the newest version's source) below DEST_DIR.
+metrics and tags of each version's run, the alias moves recorded in the
+experiment MODEL_NAME.alias-moves (if there is one), and where it downloaded
+ARTIFACT_PATH (relative to the newest version's source, or with ALIAS to the
+source of the version ALIAS points at) below DEST_DIR. ARTIFACT_PATH "."
+downloads the whole directory and adds its digest, computed here from the
+definition in internal/model/digest.go: sha256 over the sha256sum-format
+manifest of its files.
 """
 
+import hashlib
 import json
 import os
 import sys
@@ -23,9 +30,10 @@ from mlflow import MlflowClient  # noqa: E402
 
 
 def main(argv):
-    if len(argv) != 5:
-        sys.exit(f"usage: {argv[0]} TRACKING_URI MODEL_NAME ARTIFACT_PATH DEST_DIR")
-    tracking_uri, name, artifact_path, dest = argv[1:]
+    if len(argv) not in (5, 6):
+        sys.exit(f"usage: {argv[0]} TRACKING_URI MODEL_NAME ARTIFACT_PATH DEST_DIR [ALIAS]")
+    tracking_uri, name, artifact_path, dest = argv[1:5]
+    alias = argv[5] if len(argv) == 6 else None
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
@@ -53,10 +61,25 @@ def main(argv):
                 "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
             }
 
-    newest = versions[-1]
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"{newest.source}/{artifact_path}", dst_path=dest, tracking_uri=tracking_uri
-    )
+    moves = []
+    experiment = client.get_experiment_by_name(f"{name}.alias-moves")
+    if experiment is not None:
+        for run in client.search_runs([experiment.experiment_id], order_by=["attributes.end_time ASC"]):
+            moves.append({"status": run.info.status, "params": run.data.params})
+
+    source = versions[-1].source
+    if alias is not None:
+        source = client.get_model_version_by_alias(name, alias).source
+    artifact = {"source": source, "path": artifact_path}
+    if artifact_path == ".":
+        artifact["local_path"] = mlflow.artifacts.download_artifacts(
+            artifact_uri=source, dst_path=dest, tracking_uri=tracking_uri
+        )
+        artifact["digest"] = directory_digest(artifact["local_path"])
+    else:
+        artifact["local_path"] = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{source}/{artifact_path}", dst_path=dest, tracking_uri=tracking_uri
+        )
 
     json.dump(
         {
@@ -80,13 +103,27 @@ def main(argv):
                 for v in versions
             ],
             "runs": runs,
-            "artifact": {"source": newest.source, "path": artifact_path, "local_path": local},
+            "moves": moves,
+            "artifact": artifact,
         },
         sys.stdout,
         indent=2,
         sort_keys=True,
     )
     sys.stdout.write("\n")
+
+
+def directory_digest(root):
+    """The artifact digest of a directory, written from its definition."""
+    lines = []
+    for dirpath, _, filenames in os.walk(root):
+        for filename in filenames:
+            path = os.path.join(dirpath, filename)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            with open(path, "rb") as f:
+                lines.append((rel.encode(), f"{hashlib.sha256(f.read()).hexdigest()}  {rel}\n"))
+    manifest = "".join(line for _, line in sorted(lines)).encode()
+    return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
 
 if __name__ == "__main__":
