@@ -6,7 +6,7 @@
 //
 // MLflow keeps no history of its aliases, so every move is also recorded as a
 // run in a dedicated experiment (MovesExperiment): who, when, from which
-// version to which, and why (ADR-009). The registry's conventions (the tag
+// version to which, and why (ADR-010). The registry's conventions (the tag
 // names, the aliases, the model URIs servers follow) are defined here, once,
 // for platformctl and ml-inference alike.
 package lifecycle
