@@ -13,6 +13,13 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
+// Set at build time with -ldflags "-X main.version=... -X main.revision=..."
+// (the Makefile and the image build do).
+var (
+	version  = "dev"
+	revision = "unknown"
+)
+
 func main() {
 	// controller-runtime (the API server client and envtest under verify)
 	// logs through a global logger; platformctl reports what matters itself.

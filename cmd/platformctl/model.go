@@ -346,3 +346,69 @@ func otherTags(tags mlflow.KeyValues) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// modelSeed gives a fresh registry what the image carries: every artifact of
+// --models-dir registered (found by digest when it already is), and each
+// --alias set if it points nowhere yet. A cluster runs it as a Job on every
+// sync (infrastructure/base/ml-platform/seed); it never moves an alias an
+// operator has set.
+func modelSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := config.NewFlagSet("platformctl model seed", stderr)
+	reg := addRegistryFlags(fs, getenv)
+	modelsDir := fs.String("models-dir", "models", "directory with one artifact directory per model version")
+	var aliases []string
+	fs.Func("alias", "ALIAS=VERSION: point ALIAS at the artifact of that version name (e.g. production=v2) if ALIAS is not set yet; repeatable", func(v string) error {
+		aliases = append(aliases, v)
+		return nil
+	})
+	actor := fs.String("actor", "", "who seeds, for the record (default: git config user.email, else $USER, else platformctl-seed)")
+	gitRevision := fs.String("git-revision", "", "the commit to record (default: git rev-parse HEAD in --models-dir, else this binary's build revision)")
+	if err := config.Parse(fs, "PLATFORMCTL", args, getenv); err != nil {
+		return err
+	}
+	want := map[string]string{}
+	for _, a := range aliases {
+		alias, version, ok := strings.Cut(a, "=")
+		if !ok || alias == "" || version == "" {
+			return fmt.Errorf("--alias %q: want ALIAS=VERSION, e.g. production=v2", a)
+		}
+		if _, dup := want[alias]; dup {
+			return fmt.Errorf("--alias %s is given twice", alias)
+		}
+		want[alias] = version
+	}
+	rev := lifecycle.Revision{Commit: *gitRevision}
+	if rev.Commit == "" {
+		var err error
+		if rev, err = lifecycle.GitRevision(ctx, *modelsDir); err != nil {
+			// In a container there is no work tree: the build says which
+			// commit the image's models came from.
+			rev = lifecycle.Revision{Commit: revision}
+		}
+	}
+	who := *actor
+	if who == "" {
+		if who = defaultActor(ctx, getenv); who == "" {
+			who = "platformctl-seed"
+		}
+	}
+	r, err := reg.open()
+	if err != nil {
+		return err
+	}
+	res, err := r.Seed(ctx, lifecycle.SeedRequest{ModelsDir: *modelsDir, Aliases: want, Revision: rev, Actor: who})
+	for _, reg := range res.Registered {
+		state := "registered"
+		if reg.Existing {
+			state = "already registered"
+		}
+		fmt.Fprintf(stdout, "%s: %s version %s\n", state, r.Model(), reg.Version.Version)
+	}
+	for _, m := range res.Promoted {
+		fmt.Fprintf(stdout, "set %s -> version %s\n", m.Alias, m.To)
+	}
+	for _, alias := range slices.Sorted(maps.Keys(res.Kept)) {
+		fmt.Fprintf(stdout, "kept %s -> version %s (already set; seed never moves an alias)\n", alias, res.Kept[alias])
+	}
+	return explain(err)
+}

@@ -91,9 +91,31 @@ func TestModelLifecycle(t *testing.T) {
 		t.FailNow()
 	}
 	t.Run("readback", func(t *testing.T) { c.t = t; testLifecycleReadback(t, srv, c) })
+	t.Run("seed", func(t *testing.T) { testSeed(t, ctl{t: t, uri: srv.URL, model: "seed-" + suffix}) })
 	t.Run("rollback", func(t *testing.T) {
 		testRollbackUnderLoad(t, ctl{t: t, uri: srv.URL, model: "rollback-" + suffix})
 	})
+}
+
+// testSeed: a fresh registry gets every artifact and its first aliases; a
+// second seed, and a seed after an operator's promotion, change nothing.
+func testSeed(t *testing.T, c ctl) {
+	out := c.ok("model", "seed", "--models-dir", "models", "--alias", "production=v1", "--alias", "staging=v2", "--actor", "bootstrap")
+	contains(t, "first seed", out, "registered: "+c.model+" version 1", "registered: "+c.model+" version 2", "set production -> version 1", "set staging -> version 2")
+	out = c.ok("model", "seed", "--models-dir", "models", "--alias", "production=v1", "--alias", "staging=v2", "--actor", "bootstrap")
+	contains(t, "second seed", out, "already registered: "+c.model+" version 1", "already registered: "+c.model+" version 2", "kept production -> version 1", "kept staging -> version 2")
+	if strings.Contains(out, "set ") {
+		t.Errorf("a second seed moved an alias:\n%s", out)
+	}
+	c.ok("model", "promote", "2", "--alias", "production", "--actor", "ana@example.com", "--reason", "v2 is better")
+	out = c.ok("model", "seed", "--models-dir", "models", "--alias", "production=v1")
+	contains(t, "seed after a promotion", out, "kept production -> version 2")
+	out = c.ok("model", "history", "--alias", "production")
+	contains(t, "history after seeds", out, "bootstrap", "seed: the registry's first production version, v1 of models", "ana@example.com")
+	c.fails("want ALIAS=VERSION", "model", "seed", "--alias", "production")
+	c.fails("no artifact v9", "model", "seed", "--models-dir", "models", "--alias", "staging=v9")
+	c.fails(`unknown alias "canary"`, "model", "seed", "--models-dir", "models", "--alias", "canary=v1")
+	c.fails("no artifact directory", "model", "seed", "--models-dir", t.TempDir())
 }
 
 func testCommands(t *testing.T, c ctl) {

@@ -37,6 +37,7 @@ var commands = []command{
 	{[]string{"model", "promote"}, "VERSION --alias staging|production --reason WHY [--actor WHO]", "point an alias at a version (servers following it switch on their next poll) and record who, when, from which version and why", modelPromote},
 	{[]string{"model", "rollback"}, "--alias staging|production --reason WHY [--actor WHO]", "point an alias back at the version it held before the current one, recorded as a move too", modelRollback},
 	{[]string{"model", "history"}, "[--alias ALIAS] [--at TIME]", "every recorded alias move, oldest first; --at says which version each alias held then; warns about moves made outside platformctl", modelHistory},
+	{[]string{"model", "seed"}, "--models-dir DIR [--alias ALIAS=VERSION]...", "register every artifact of a models directory (each found by digest if it already is) and set each alias that points nowhere yet; never moves an alias, so it can run on every sync", modelSeed},
 	{[]string{"model", "list"}, "[--mlflow-uri URL] [--model NAME]", "every version of the registered model with its aliases, tags and run metrics", modelList},
 	{[]string{"slo", "generate"}, "[--check]", "generate Prometheus SLO recording and burn-rate alert rules from config/slos/ with Sloth; --check fails when the committed rules are stale", sloGenerate},
 	{[]string{"dashboards", "generate"}, "[--check]", "generate the Grafana dashboards (JSON) from internal/dashboards and check every query against the exported metrics and SLO rules; --check fails when the committed dashboards are stale", dashboardsGenerate},
