@@ -2,8 +2,11 @@ package verify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -29,14 +32,14 @@ import (
 // point that renders that object. The policies are the one source of the
 // workload rules; verify adds no copy of them.
 //
-// The CLI costs about 8 ms of CPU per policy and object, so verify does not
-// hand it pairs it would skip anyway: each object goes only to the policies
-// whose namespaceSelector matches its namespace's labels (the mode copy that
-// judges it) and only if some policy's resourceRules name its kind, as
-// Kubernetes matches them. One CLI run cannot hold two
-// objects of the same identity (the observability stack renders in two
-// shapes), so each group of policies gets as few runs as keep identities
-// unique, and the runs go in parallel. Every run also gets the rendered
+// The CLI costs about 8 ms of CPU per policy and object, whether the policy
+// matches the object or not, so verify hands it no pair it would skip
+// anyway: each object goes only to the policies whose namespaceSelector
+// matches its namespace's labels (the mode copy that judges it) and whose
+// resourceRules name its kind, as Kubernetes matches them; an object two
+// entry points render alike is judged once. One CLI run cannot hold two
+// objects of the same identity, so each set of policies gets as few runs as
+// keep identities unique, and the runs go in parallel. Every run also gets the rendered
 // Namespaces, whose labels select the mode. A workload no policy judged
 // (pass, fail or skip) is a finding too: a kind the policies do not match
 // would otherwise pass unnoticed.
@@ -63,15 +66,25 @@ func checkPolicies(ctx context.Context, in *Inputs) ([]Finding, string, error) {
 		return nil, "", fmt.Errorf("policies %s: %w", in.Repo.Rel(in.Repo.Policies), err)
 	}
 	type job struct {
-		group *policyGroup
-		batch *batch
-		run   *policy.Run
-		err   error
+		group    *policyGroup
+		policies []render.Object // those of the group that match the batch's kinds, and the exceptions
+		batch    *batch
+		run      *policy.Run
+		err      error
 	}
 	var jobs []*job
 	for _, g := range groups {
-		for _, b := range packBatches(in.Rendered, func(o render.Object) bool { return g.judges(o, namespaces) }) {
-			jobs = append(jobs, &job{group: g, batch: b})
+		sets := map[string][]string{} // "a,b" -> [a b]
+		for _, o := range in.Rendered.All() {
+			if names := g.judging(o, namespaces); len(names) > 0 {
+				sets[strings.Join(names, ",")] = names
+			}
+		}
+		for _, key := range slices.Sorted(maps.Keys(sets)) {
+			keep := func(o render.Object) bool { return strings.Join(g.judging(o, namespaces), ",") == key }
+			for _, b := range packBatches(in.Rendered, keep) {
+				jobs = append(jobs, &job{group: g, policies: g.bundleOf(sets[key]), batch: b})
+			}
 		}
 	}
 	work, err := os.MkdirTemp("", "verify-kyverno-")
@@ -87,11 +100,11 @@ func checkPolicies(ctx context.Context, in *Inputs) ([]Finding, string, error) {
 			defer func() { <-sem }()
 			resources := slices.Clone(j.batch.objects)
 			for _, ns := range namespaces {
-				if !j.batch.has[identity(ns)] {
+				if _, ok := j.batch.has[identity(ns)]; !ok {
 					resources = append(resources, ns)
 				}
 			}
-			j.run, j.err = policy.Apply(bin, work, j.group.objects, resources)
+			j.run, j.err = policy.Apply(bin, work, j.policies, resources)
 		})
 	}
 	wg.Wait()
@@ -141,9 +154,7 @@ func checkPolicies(ctx context.Context, in *Inputs) ([]Finding, string, error) {
 			}
 			key := where + "|" + o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
 			gvk := o.GroupVersionKind()
-			kindMatched := slices.ContainsFunc(groups, func(g *policyGroup) bool {
-				return slices.ContainsFunc(g.resources, func(r resourceRule) bool { return r.matches(gvk) })
-			})
+			kindMatched := slices.ContainsFunc(groups, func(g *policyGroup) bool { return g.listsKind(gvk) })
 			switch got, want := results[key], expected[key]; {
 			case !kindMatched:
 				fs = append(fs, Finding{Where: where, Object: o.Ref(), Message: "no Kyverno policy judged this workload: no policy lists its kind; add it to the policies' matchConstraints in " + in.Repo.Rel(in.Repo.Policies)})
@@ -168,10 +179,12 @@ func checkPolicies(ctx context.Context, in *Inputs) ([]Finding, string, error) {
 // policyGroup is the policies of the bundle that share a namespaceSelector
 // (one mode's copies), with every PolicyException.
 type policyGroup struct {
-	selector  labels.Selector // nil: every namespace
-	objects   []render.Object // the policies and the exceptions
-	policies  int
-	resources []resourceRule // every policy's matchConstraints.resourceRules
+	selector   labels.Selector // nil: every namespace
+	names      []string        // the policies, in bundle order
+	objects    map[string]render.Object
+	rules      map[string][]resourceRule // each policy's matchConstraints.resourceRules
+	exceptions []render.Object
+	policies   int
 }
 
 // resourceRule is the part of a policy's resourceRules that picks objects
@@ -187,28 +200,52 @@ func (r resourceRule) matches(gvk schema.GroupVersionKind) bool {
 		(slices.Contains(r.Resources, "*") || slices.Contains(r.Resources, plural.Resource))
 }
 
-// judges reports whether the group's policies can match o: an object of a
-// kind some policy's resourceRules name, in a namespace whose labels the
-// selector matches. (Every kind the policies match is namespaced.)
-func (g *policyGroup) judges(o render.Object, namespaces map[string]render.Object) bool {
-	ns := o.GetNamespace()
-	if ns == "" {
-		return false
-	}
-	gvk := o.GroupVersionKind()
-	if !slices.ContainsFunc(g.resources, func(r resourceRule) bool { return r.matches(gvk) }) {
-		return false
-	}
-	if g.selector == nil {
-		return true
-	}
-	nsLabels := labels.Set{"kubernetes.io/metadata.name": ns}
-	if n, ok := namespaces[ns]; ok {
-		for k, v := range n.GetLabels() {
-			nsLabels[k] = v
+// listsKind reports whether some policy of the group names the kind.
+func (g *policyGroup) listsKind(gvk schema.GroupVersionKind) bool {
+	for _, rules := range g.rules {
+		if slices.ContainsFunc(rules, func(r resourceRule) bool { return r.matches(gvk) }) {
+			return true
 		}
 	}
-	return g.selector.Matches(nsLabels)
+	return false
+}
+
+// judging names the group's policies that can match o: those whose
+// resourceRules name its kind, when o is namespaced and the selector matches
+// its namespace's labels. (Every kind the policies match is namespaced.)
+func (g *policyGroup) judging(o render.Object, namespaces map[string]render.Object) []string {
+	ns := o.GetNamespace()
+	if ns == "" {
+		return nil
+	}
+	if g.selector != nil {
+		nsLabels := labels.Set{"kubernetes.io/metadata.name": ns}
+		if n, ok := namespaces[ns]; ok {
+			for k, v := range n.GetLabels() {
+				nsLabels[k] = v
+			}
+		}
+		if !g.selector.Matches(nsLabels) {
+			return nil
+		}
+	}
+	gvk := o.GroupVersionKind()
+	var out []string
+	for _, name := range g.names {
+		if slices.ContainsFunc(g.rules[name], func(r resourceRule) bool { return r.matches(gvk) }) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// bundleOf is the named policies and every exception, for one CLI run.
+func (g *policyGroup) bundleOf(names []string) []render.Object {
+	var out []render.Object
+	for _, n := range names {
+		out = append(out, g.objects[n])
+	}
+	return append(out, g.exceptions...)
 }
 
 // policyGroups splits the bundle's ValidatingPolicies by namespaceSelector.
@@ -232,7 +269,7 @@ func policyGroups(bundle []render.Object) ([]*policyGroup, error) {
 		key := fmt.Sprint(raw)
 		g, ok := byKey[key]
 		if !ok {
-			g = &policyGroup{}
+			g = &policyGroup{objects: map[string]render.Object{}, rules: map[string][]resourceRule{}}
 			if found {
 				var ls metav1.LabelSelector
 				if err := kruntime.DefaultUnstructuredConverter.FromUnstructured(raw, &ls); err != nil {
@@ -245,7 +282,8 @@ func policyGroups(bundle []render.Object) ([]*policyGroup, error) {
 			byKey[key] = g
 			out = append(out, g)
 		}
-		g.objects = append(g.objects, o)
+		g.names = append(g.names, o.GetName())
+		g.objects[o.GetName()] = o
 		g.policies++
 		rules, _, _ := unstructured.NestedSlice(o.Object, "spec", "matchConstraints", "resourceRules")
 		for _, r := range rules {
@@ -257,14 +295,14 @@ func policyGroups(bundle []render.Object) ([]*policyGroup, error) {
 			if err := kruntime.DefaultUnstructuredConverter.FromUnstructured(m, &rr); err != nil {
 				return nil, fmt.Errorf("%s: spec.matchConstraints.resourceRules: %w", o.Ref(), err)
 			}
-			g.resources = append(g.resources, rr)
+			g.rules[o.GetName()] = append(g.rules[o.GetName()], rr)
 		}
 	}
 	if len(out) == 0 {
 		return nil, errors.New("the bundle renders no ValidatingPolicy")
 	}
 	for _, g := range out {
-		g.objects = append(g.objects, exceptions...)
+		g.exceptions = exceptions
 	}
 	return out, nil
 }
@@ -273,7 +311,7 @@ func policyGroups(bundle []render.Object) ([]*policyGroup, error) {
 // each identity the entry points that render it.
 type batch struct {
 	objects []render.Object
-	has     map[string]bool     // identity
+	has     map[string]string   // identity -> content digest
 	where   map[string][]string // Kind/namespace/name -> entry points
 }
 
@@ -282,37 +320,40 @@ func identity(o render.Object) string {
 	return o.GroupVersionKind().Group + "/" + o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
 }
 
-// packBatches puts the objects of each entry point that keep says to keep,
-// together, into the first batch where none of their identities is taken
-// yet, or into a new one.
+// digest identifies an object's content (encoding/json sorts map keys).
+func digest(o render.Object) string {
+	data, _ := json.Marshal(o.Object)
+	sum := sha256.Sum256(data)
+	return string(sum[:])
+}
+
+// packBatches places every object keep keeps into as few CLI runs as keep
+// identities unique. An object that another entry point renders exactly
+// alike (most of the observability stack's two shapes, for instance) is
+// judged once and its results are reported in both entry points; one of the
+// same identity but other content goes to the next run with room for it.
 func packBatches(r *Rendered, keep func(render.Object) bool) []*batch {
 	var out []*batch
 	for _, where := range r.Order {
-		var objs []render.Object
 		for _, o := range r.Objects[where] {
-			if keep(o) {
-				objs = append(objs, o)
+			if !keep(o) {
+				continue
 			}
-		}
-		if len(objs) == 0 {
-			continue
-		}
-		var target *batch
-		for _, b := range out {
-			if !slices.ContainsFunc(objs, func(o render.Object) bool { return b.has[identity(o)] }) {
-				target = b
-				break
+			id, sum := identity(o), digest(o)
+			ref := o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+			if i := slices.IndexFunc(out, func(b *batch) bool { return b.has[id] == sum }); i >= 0 {
+				out[i].where[ref] = append(out[i].where[ref], where)
+				continue
 			}
-		}
-		if target == nil {
-			target = &batch{has: map[string]bool{}, where: map[string][]string{}}
-			out = append(out, target)
-		}
-		for _, o := range objs {
-			target.objects = append(target.objects, o)
-			target.has[identity(o)] = true
-			id := o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
-			target.where[id] = append(target.where[id], where)
+			i := slices.IndexFunc(out, func(b *batch) bool { _, taken := b.has[id]; return !taken })
+			if i < 0 {
+				out = append(out, &batch{has: map[string]string{}, where: map[string][]string{}})
+				i = len(out) - 1
+			}
+			b := out[i]
+			b.objects = append(b.objects, o)
+			b.has[id] = sum
+			b.where[ref] = append(b.where[ref], where)
 		}
 	}
 	return out
