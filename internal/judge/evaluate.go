@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -324,9 +325,9 @@ func rateRatioLowerBound(alpha float64, canary, stable stats.Proportion) (float6
 // the one-sided test rejects at alpha/maxLooks (Bonferroni: over every look
 // the window can hold, the chance that any rejects when the canary is no
 // slower is at most alpha).
-func evaluateLatency(l Looks, maxLooks int, p Policy) Metric {
+func evaluateLatency(l Looks, maxLooks int, p Policy) (m Metric) {
 	alpha := p.latencyAlpha()
-	m := Metric{Name: MetricLatency, Verdict: Inconclusive, PValue: 1, Alpha: alpha, Threshold: p.LatencyTolerance}
+	m = Metric{Name: MetricLatency, Verdict: Inconclusive, PValue: 1, Alpha: alpha, Threshold: p.LatencyTolerance}
 	if len(l.Looks) == 0 {
 		m.Reason = noLooks(l)
 		return m
@@ -337,15 +338,24 @@ func evaluateLatency(l Looks, maxLooks int, p Policy) Metric {
 		effect, p, raw float64
 	}
 	var at *figures
+	skipped, skipReason := 0, ""
 	for k, look := range l.Looks {
 		nc, ns := look.Canary.Observations(), look.Stable.Observations()
 		if nc == 0 || ns == 0 {
 			continue
 		}
-		hc, hs, err := commonHistograms(look.Canary.Buckets, look.Stable.Buckets)
+		cb, sb, err := sharedBounds(look.Canary.Buckets, look.Stable.Buckets)
 		if err != nil {
 			m.Reason = fmt.Sprintf("look %d: %v", k+1, err)
 			return m
+		}
+		hc, hs, err := histograms(cb, sb)
+		if err != nil {
+			// A snapshot in which one bucket series is a scrape ahead of
+			// another can be non-monotone; the look is skipped rather than
+			// the metric given up.
+			skipped, skipReason = skipped+1, fmt.Sprintf("look %d: %v", k+1, err)
+			continue
 		}
 		f := figures{k: k, effect: 0.5, raw: 1}
 		r, err := stats.MannWhitney(hc, hs)
@@ -366,14 +376,22 @@ func evaluateLatency(l Looks, maxLooks int, p Policy) Metric {
 		}
 	}
 	if at == nil {
-		if last.Canary.Observations() == 0 {
+		switch {
+		case skipped > 0:
+			m.Reason = fmt.Sprintf("no look with consistent latency histograms (%s)", skipReason)
+		case last.Canary.Observations() == 0:
 			m.Reason = "no canary latency observations in the window"
-		} else {
+		default:
 			m.Reason = "no stable latency observations in the window"
 		}
 		m.NCanary, m.NStable = last.Canary.Observations(), last.Stable.Observations()
 		return m
 	}
+	defer func() { // m is the named result: the note reaches the caller
+		if skipped > 0 {
+			m.Reason += fmt.Sprintf(" (%d looks skipped, the last: %s)", skipped, skipReason)
+		}
+	}()
 	look := l.Looks[at.k]
 	c, s := look.Canary, look.Stable
 	m.Look, m.NCanary, m.NStable = at.k+1, c.Observations(), s.Observations()
@@ -406,42 +424,56 @@ func evaluateLatency(l Looks, maxLooks int, p Policy) Metric {
 
 func millis(seconds float64) string { return fmt.Sprintf("%.3g ms", 1000*seconds) }
 
-// commonHistograms restricts both cumulative histograms to the bucket
-// bounds they share (a canary built with other buckets than stable's is
-// compared at the coarser resolution both have) and turns them into
-// per-bucket counts.
-func commonHistograms(canary, stable []stats.Bucket) (stats.Histogram, stats.Histogram, error) {
-	inStable := map[float64]bool{}
-	for _, b := range stable {
-		inStable[b.UpperBound] = true
+// sharedBounds restricts both cumulative histograms to the bucket bounds
+// they share (a canary built with other buckets than stable's is compared
+// at the coarser resolution both have). The test needs +Inf and one more.
+func sharedBounds(canary, stable []stats.Bucket) ([]stats.Bucket, []stats.Bucket, error) {
+	if !slices.EqualFunc(canary, stable, func(a, b stats.Bucket) bool { return a.UpperBound == b.UpperBound }) {
+		canary, stable = sharedBuckets(canary, stable)
 	}
-	var shared []float64
-	for _, b := range canary {
-		if inStable[b.UpperBound] {
-			shared = append(shared, b.UpperBound)
+	if len(canary) < 2 || !math.IsInf(canary[len(canary)-1].UpperBound, 1) {
+		var les []float64
+		for _, b := range canary {
+			les = append(les, b.UpperBound)
 		}
+		return nil, nil, fmt.Errorf("the arms' latency histograms share %d bucket bounds (%v); the test needs +Inf and at least one more", len(les), les)
 	}
-	if len(shared) < 2 || !math.IsInf(shared[len(shared)-1], 1) {
-		return stats.Histogram{}, stats.Histogram{}, fmt.Errorf("the arms' latency histograms share %d bucket bounds (%v); the test needs +Inf and at least one more", len(shared), shared)
-	}
-	keep := func(bs []stats.Bucket) []stats.Bucket {
-		var out []stats.Bucket
-		for _, b := range bs {
-			for _, le := range shared {
-				if b.UpperBound == le {
-					out = append(out, b)
-				}
-			}
-		}
-		return out
-	}
-	hc, err := stats.HistogramFromCumulative(keep(canary))
+	return canary, stable, nil
+}
+
+// histograms turns both cumulative histograms into per-bucket counts.
+func histograms(canary, stable []stats.Bucket) (stats.Histogram, stats.Histogram, error) {
+	hc, err := stats.HistogramFromCumulative(canary)
 	if err != nil {
 		return stats.Histogram{}, stats.Histogram{}, fmt.Errorf("canary latency: %w", err)
 	}
-	hs, err := stats.HistogramFromCumulative(keep(stable))
+	hs, err := stats.HistogramFromCumulative(stable)
 	if err != nil {
 		return stats.Histogram{}, stats.Histogram{}, fmt.Errorf("stable latency: %w", err)
 	}
 	return hc, hs, nil
+}
+
+// sharedBuckets keeps the buckets whose bounds both arms have.
+func sharedBuckets(canary, stable []stats.Bucket) ([]stats.Bucket, []stats.Bucket) {
+	inStable := map[float64]bool{}
+	for _, b := range stable {
+		inStable[b.UpperBound] = true
+	}
+	shared := map[float64]bool{}
+	for _, b := range canary {
+		if inStable[b.UpperBound] {
+			shared[b.UpperBound] = true
+		}
+	}
+	keep := func(bs []stats.Bucket) []stats.Bucket {
+		var out []stats.Bucket
+		for _, b := range bs {
+			if shared[b.UpperBound] {
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+	return keep(canary), keep(stable)
 }

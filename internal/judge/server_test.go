@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ml-platform/platform/internal/registry"
@@ -176,24 +175,13 @@ func counterValue(t *testing.T, m *Metrics, family, label, value string) float64
 		for _, s := range mf.GetMetric() {
 			for _, l := range s.GetLabel() {
 				if l.GetName() == label && l.GetValue() == value {
-					sum += sampleValue(s)
+					// The getters of the kinds a sample is not return 0.
+					sum += s.GetCounter().GetValue() + s.GetGauge().GetValue() + float64(s.GetHistogram().GetSampleCount())
 				}
 			}
 		}
 	}
 	return sum
-}
-
-func sampleValue(s *dto.Metric) float64 {
-	switch {
-	case s.Counter != nil:
-		return s.Counter.GetValue()
-	case s.Gauge != nil:
-		return s.Gauge.GetValue()
-	case s.Histogram != nil:
-		return float64(s.Histogram.GetSampleCount())
-	}
-	return 0
 }
 
 func TestNewHandlerRefusesBadDeps(t *testing.T) {

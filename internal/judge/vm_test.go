@@ -368,7 +368,7 @@ func labelledValue(t *testing.T, m *Metrics, family string, labels map[string]st
 				}
 				return true
 			}() {
-				return sampleValue(s)
+				return s.GetCounter().GetValue() + s.GetGauge().GetValue() + float64(s.GetHistogram().GetSampleCount())
 			}
 		}
 	}

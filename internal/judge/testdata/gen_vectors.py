@@ -360,6 +360,8 @@ def latency_metric(looks, max_looks, policy, ceiling_reason):
         shared = sorted({parse_le(le) for le, _ in c["buckets"]} & {parse_le(le) for le, _ in s["buckets"]})
         assert len(shared) >= 2 and math.isinf(shared[-1])
         hx, hy = histogram(c["buckets"], set(shared)), histogram(s["buckets"], set(shared))
+        if min(hx + hy) < 0:
+            continue  # a non-monotone snapshot: the look is skipped
         if sum(1 for a, b in zip(hx, hy) if a + b > 0) < 2:
             effect, raw = 0.5, 1.0
         else:
