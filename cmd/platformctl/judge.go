@@ -45,7 +45,7 @@ func judgeServe(ctx context.Context, args []string, getenv func(string) string, 
 	fs.Float64Var(&p.Alpha, "alpha", p.Alpha, "the probability, at most, of failing a canary no worse than stable (over both metrics and every look; each metric spends half)")
 	fs.Float64Var(&p.ErrorMargin, "error-margin", p.ErrorMargin, "relative excess of the canary's 5xx rate tolerated: errors fail when it is shown above (1 + margin) times stable's")
 	fs.Float64Var(&p.LatencyTolerance, "latency-tolerance", p.LatencyTolerance, "largest P(canary slower than stable) tolerated, in [0.5, 1): latency fails above it when the Mann-Whitney test rejects")
-	fs.Int64Var(&p.MinRequests, "min-requests", p.MinRequests, "canary requests (latency observations) a metric needs to pass, and latency to fail")
+	fs.Int64Var(&p.MinRequests, "min-requests", p.MinRequests, "requests (latency observations) each arm needs for a metric to pass, and the canary for latency to fail")
 	fs.Float64Var(&p.StableErrorCeiling, "stable-error-ceiling", p.StableErrorCeiling, "stable's 5xx rate above which no canary passes (inconclusive)")
 	backendTimeout := fs.Duration("backend-timeout", 5*time.Second, "time allowed to read one judgement's series (Argo Rollouts' web provider gives up after 10 s by default)")
 	drainDelay := fs.Duration("drain-delay", 5*time.Second, "after SIGTERM, keep serving this long with /readyz at 503 so the Service stops sending requests")

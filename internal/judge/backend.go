@@ -2,7 +2,6 @@ package judge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -34,8 +33,9 @@ const inferenceEndpoints = `endpoint=~"/predict|/predict/batch|/v2/models/.+/inf
 // that sample), any other is a new process (counted from 0).
 const lookback = 5 * time.Minute
 
-// BackendError is a failure of the metrics backend: the judge answers it
-// with a 502, never a verdict.
+// BackendError is a failure of the metrics backend (unreachable, an error
+// answer, an answer that is not a matrix): the judge answers it with a 502,
+// never a verdict.
 type BackendError struct {
 	Op  string
 	Err error
@@ -88,8 +88,8 @@ func selector(family string, r Request) string {
 		family, r.Namespace, hashLabel, r.Canary, r.Stable, inferenceEndpoints, model.Duration(lookback))
 }
 
-// Queries are the range queries Fetch runs, by family.
-func Queries(r Request) (requests, buckets, sums string) {
+// queries are the range queries Fetch runs, by family.
+func queries(r Request) (requests, buckets, sums string) {
 	return selector(requestsFamily, r), selector(bucketFamily, r), selector(sumFamily, r)
 }
 
@@ -98,7 +98,7 @@ func Queries(r Request) (requests, buckets, sums string) {
 func (b *Backend) Fetch(ctx context.Context, r Request, g Grid, warn func(query string, warnings []string)) (Series, error) {
 	rng := promv1.Range{Start: g.Start, End: g.End(), Step: g.Step}
 	var s Series
-	qr, qb, qs := Queries(r)
+	qr, qb, qs := queries(r)
 	for _, q := range []struct {
 		query string
 		into  *model.Matrix
@@ -117,10 +117,4 @@ func (b *Backend) Fetch(ctx context.Context, r Request, g Grid, warn func(query 
 		*q.into = m
 	}
 	return s, nil
-}
-
-// IsBackendError reports whether err is the backend's fault.
-func IsBackendError(err error) bool {
-	var be *BackendError
-	return errors.As(err, &be)
 }

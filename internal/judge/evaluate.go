@@ -44,10 +44,10 @@ type Policy struct {
 	// counted half; 0.5 is "no difference") tolerated: latency fails when
 	// the effect is above it and the Mann-Whitney test rejects.
 	LatencyTolerance float64
-	// MinRequests is the number of canary requests (latency observations,
-	// for latency) a metric needs before it can pass, and latency before it
-	// can fail. The errors test is exact at any count, so it may fail
-	// sooner.
+	// MinRequests is the number of requests (latency observations, for
+	// latency) each arm needs before a metric can pass, and the canary
+	// before latency can fail. The errors test is exact at any count, so it
+	// may fail sooner.
 	MinRequests int64
 	// StableErrorCeiling is the 5xx rate of stable above which nothing
 	// passes: a failing stable cannot vouch for a canary.
@@ -262,8 +262,8 @@ func evaluateErrors(l Looks, p Policy) Metric {
 			rates, m.Look, bound, 1-alpha, m.Threshold)
 	case stableFailing(last, p) != "":
 		m.Reason = stableFailing(last, p)
-	case c.Requests < p.MinRequests:
-		m.Reason = fmt.Sprintf("%s: %d canary requests, fewer than the %d needed to pass", rates, c.Requests, p.MinRequests)
+	case c.Requests < p.MinRequests || s.Requests < p.MinRequests:
+		m.Reason = fmt.Sprintf("%s: fewer than the %d requests per arm needed to pass", rates, p.MinRequests)
 	default:
 		m.Verdict = Pass
 		m.Reason = fmt.Sprintf("%s over %d looks: not shown above %.3g times stable's (p %.3g > %g)", rates, m.Look, m.Threshold, m.PValue, alpha)
@@ -408,8 +408,8 @@ func evaluateLatency(l Looks, maxLooks int, p Policy) (m Metric) {
 		m.Verdict = Fail
 		m.Reason = fmt.Sprintf("%s at look %d: above the %.3g tolerated, and the one-sided Mann-Whitney test rejects (p %.3g x %d looks = %.3g <= %g)",
 			means, m.Look, p.LatencyTolerance, at.raw, maxLooks, at.p, alpha)
-	case m.NCanary < p.MinRequests:
-		m.Reason = fmt.Sprintf("%s: %d canary observations, fewer than the %d needed", means, m.NCanary, p.MinRequests)
+	case m.NCanary < p.MinRequests || m.NStable < p.MinRequests:
+		m.Reason = fmt.Sprintf("%s: fewer than the %d observations per arm needed", means, p.MinRequests)
 	default:
 		m.Verdict = Pass
 		if at.effect > p.LatencyTolerance {

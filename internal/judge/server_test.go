@@ -297,7 +297,7 @@ func TestQueriesNameTheContractsMetrics(t *testing.T) {
 			t.Errorf("%s has labels %v, no endpoint", f, labels)
 		}
 	}
-	qr, qb, qs := Queries(Request{Namespace: "ml-inference-prod", Canary: "7c9d8b6f5", Stable: "58f4d9c7b"})
+	qr, qb, qs := queries(Request{Namespace: "ml-inference-prod", Canary: "7c9d8b6f5", Stable: "58f4d9c7b"})
 	for _, q := range []string{qr, qb, qs} {
 		for _, want := range []string{`namespace="ml-inference-prod"`, hashLabel + `=~"7c9d8b6f5|58f4d9c7b"`, inferenceEndpoints, "[5m]"} {
 			if !strings.Contains(q, want) {

@@ -332,7 +332,7 @@ def errors_metric(looks, policy, ceiling_reason):
         m["verdict"] = "fail"
     elif ceiling_reason:
         pass
-    elif c["requests"] < policy["min_requests"]:
+    elif min(c["requests"], s["requests"]) < policy["min_requests"]:
         pass
     else:
         m["verdict"] = "pass"
@@ -386,7 +386,7 @@ def latency_metric(looks, max_looks, policy, ceiling_reason):
         pass
     elif failed:
         m["verdict"] = "fail"
-    elif nc < policy["min_requests"]:
+    elif min(nc, ns) < policy["min_requests"]:
         pass
     else:
         m["verdict"] = "pass"
@@ -460,6 +460,9 @@ def cases():
     out.append(case("stable failing", 4, lambda r: stable_pods(r, error_rate=0.05) + canary_pods(r, error_rate=0.05)))
     # Too little canary traffic: inconclusive.
     out.append(case("few canary requests", 5, lambda r: stable_pods(r, rps=2) + canary_pods(r, rps=0.2)))
+    # Nearly all traffic on the canary (a late weight step): too few stable
+    # requests to compare with, inconclusive.
+    out.append(case("little stable traffic", 19, lambda r: stable_pods(r, rps=0.2) + canary_pods(r, rps=10)))
     # Half the canary's requests fail, at low traffic: errors fail below the minimum sample.
     out.append(case("early 5xx fail", 6, lambda r: stable_pods(r, rps=2) + canary_pods(r, rps=0.3, error_rate=0.5)))
     # Pods restart (counter resets), start and stop, and samples go missing.
