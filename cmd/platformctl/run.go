@@ -41,6 +41,7 @@ var commands = []command{
 	{[]string{"model", "list"}, "[--mlflow-uri URL] [--model NAME]", "every version of the registered model with its aliases, tags and run metrics", modelList},
 	{[]string{"slo", "generate"}, "[--check]", "generate Prometheus SLO recording and burn-rate alert rules from config/slos/ with Sloth; --check fails when the committed rules are stale", sloGenerate},
 	{[]string{"dashboards", "generate"}, "[--check]", "generate the Grafana dashboards (JSON) from internal/dashboards and check every query against the exported metrics and SLO rules; --check fails when the committed dashboards are stale", dashboardsGenerate},
+	{[]string{"judge", "serve"}, "--prometheus-url URL [--addr :8080] [flags]", "serve the canary judge for Argo Rollouts' web metric provider: GET /v1/judge?namespace=NS&canary=HASH&stable=HASH compares the canary's 5xx rate and latency with its stable's in VictoriaMetrics", judgeServe},
 }
 
 // usage is the top-level help, one entry per command.
