@@ -70,6 +70,7 @@ const (
 type Featurizer struct {
 	cfg  FeatureConfig
 	mask uint64
+	seed uint64 // HashSeed, mixed
 	lex  *RuleLexicon
 }
 
@@ -81,7 +82,7 @@ func NewFeaturizer(cfg FeatureConfig, lex *RuleLexicon) (*Featurizer, error) {
 	if lex == nil {
 		return nil, errors.New("featurizer needs a rule lexicon")
 	}
-	return &Featurizer{cfg: cfg, mask: uint64(cfg.HashBuckets - 1), lex: lex}, nil
+	return &Featurizer{cfg: cfg, mask: uint64(cfg.HashBuckets - 1), seed: mix(cfg.HashSeed), lex: lex}, nil
 }
 
 // Config returns the configuration the featurizer was built with.
@@ -177,107 +178,129 @@ func mix(a uint64) uint64 {
 }
 
 func (f *Featurizer) bucket(tag, h uint64) uint32 {
-	return uint32(mix(h^mix(f.cfg.HashSeed+tag)) & f.mask)
+	return uint32(mix(h^f.seed^tag*0x9e3779b97f4a7c15) & f.mask)
 }
+
+// Hashed features come in two groups, each scaled to unit L2 norm so that
+// neither the length of a text nor that of its words changes the scale.
+const (
+	groupWords = iota // words, pairs and negation marks
+	groupChars        // character n-grams
+	numGroups
+)
 
 // maxCharRunes is the longest word that character n-grams are taken from: no
 // real word is longer, and it keeps the offsets on the stack.
 const maxCharRunes = 40
 
-// AppendFeatures appends the feature vector of tokens to dst. Indices may
-// repeat (a word that occurs twice, or two n-grams that collide); a consumer
-// adds their values. The order is deterministic.
-func (f *Featurizer) AppendFeatures(dst []Feature, tokens []string) []Feature {
-	// Words, pairs and negation marks.
-	start := len(dst)
+// visitHashed calls add for each hashed feature of tokens, group by group
+// (all words, then all character n-grams), in a fixed order. Indices may
+// repeat (a word that occurs twice, two n-grams that collide): each call
+// counts. Training (AppendFeatures) and serving (HashedLogReg.Probabilities)
+// both walk the features with it.
+func (f *Featurizer) visitHashed(tokens []string, add func(group int, index uint32)) {
 	var prev uint64
 	for i, t := range tokens {
 		h := xxhash.Sum64String(t)
-		dst = append(dst, Feature{f.bucket(tagWord, h), 1})
+		add(groupWords, f.bucket(tagWord, h))
 		if f.cfg.WordNgrams >= 2 && i > 0 {
-			dst = append(dst, Feature{f.bucket(tagPair, mix(prev)^h), 1})
+			add(groupWords, f.bucket(tagPair, mix(prev)^h))
 		}
 		if f.cfg.NegationMarks && isWordToken(t) && f.lex.negated(tokens, i) {
-			dst = append(dst, Feature{f.bucket(tagNegated, h), 1})
+			add(groupWords, f.bucket(tagNegated, h))
 		}
 		prev = h
 	}
-	normalise(dst[start:])
-
-	// Character n-grams of each word.
-	if f.cfg.CharNgramMax > 0 {
-		start = len(dst)
-		var offs [maxCharRunes + 1]int
-		for _, t := range tokens {
-			if !isWordToken(t) {
-				continue
-			}
-			// offs[k] is the byte offset of rune k, offs[n] = len(t).
-			n := 0
-			for i := range t {
-				if n == maxCharRunes {
-					n = -1
-					break
-				}
-				offs[n] = i
-				n++
-			}
-			if n < 0 {
-				continue // longer than any word: a run-on hashtag or noise
-			}
-			offs[n] = len(t)
-			// The framed word "<t>" has n+2 runes: '<' at 0, t's rune k at
-			// k+1, '>' at n+1. An n-gram covers framed runes first..last.
-			for size := f.cfg.CharNgramMin; size <= f.cfg.CharNgramMax; size++ {
-				for first := 0; first+size <= n+2; first++ {
-					last := first + size - 1
-					tag := tagChars
-					lo, hi := first-1, last-1 // rune range of t, inclusive
-					if first == 0 {
-						tag |= tagCharsStart
-						lo = 0
-					}
-					if last == n+1 {
-						tag |= tagCharsEnd
-						hi = n - 1
-					}
-					if hi < lo {
-						continue // "<>": a frame with no letters
-					}
-					sub := t[offs[lo]:offs[hi+1]]
-					dst = append(dst, Feature{f.bucket(tag, xxhash.Sum64String(sub)), 1})
-				}
-			}
-		}
-		normalise(dst[start:])
-	}
-
-	// Dense features from v2's analysis.
-	a := f.lex.analyse(tokens)
-	v2 := f.lex.classify(a)
-	base := uint32(f.cfg.HashBuckets)
-	dst = append(dst,
-		Feature{base + denseCompound, float32(a.Compound)},
-		Feature{base + densePositive, float32(a.Positive / (1 + a.Positive))},
-		Feature{base + denseNegative, float32(a.Negative / (1 - a.Negative))},
-	)
-	switch v2.Sentiment {
-	case Positive:
-		dst = append(dst, Feature{base + denseV2Positive, 1})
-	case Negative:
-		dst = append(dst, Feature{base + denseV2Negative, 1})
-	}
-	return dst
-}
-
-// normalise scales a group of unit features to unit L2 norm, counting each
-// feature once (n features of value 1 get 1/sqrt(n)).
-func normalise(group []Feature) {
-	if len(group) == 0 {
+	if f.cfg.CharNgramMax == 0 {
 		return
 	}
-	v := float32(1 / math.Sqrt(float64(len(group))))
-	for i := range group {
-		group[i].Value = v
+	var offs [maxCharRunes + 1]int
+	for _, t := range tokens {
+		if !isWordToken(t) {
+			continue
+		}
+		// offs[k] is the byte offset of rune k, offs[n] = len(t).
+		n := 0
+		for i := range t {
+			if n == maxCharRunes {
+				n = -1
+				break
+			}
+			offs[n] = i
+			n++
+		}
+		if n < 0 {
+			continue // longer than any word: a run-on hashtag or noise
+		}
+		offs[n] = len(t)
+		// The framed word "<t>" has n+2 runes: '<' at 0, t's rune k at k+1,
+		// '>' at n+1. An n-gram covers framed runes first..last.
+		for size := f.cfg.CharNgramMin; size <= f.cfg.CharNgramMax; size++ {
+			for first := 0; first+size <= n+2; first++ {
+				last := first + size - 1
+				tag := tagChars
+				lo, hi := first-1, last-1 // rune range of t, inclusive
+				if first == 0 {
+					tag |= tagCharsStart
+					lo = 0
+				}
+				if last == n+1 {
+					tag |= tagCharsEnd
+					hi = n - 1
+				}
+				if hi < lo {
+					continue // "<>": a frame with no letters
+				}
+				add(groupChars, f.bucket(tag, xxhash.Sum64String(t[offs[lo]:offs[hi+1]])))
+			}
+		}
 	}
+}
+
+// groupScale is the value of each of n features of a group: 1/sqrt(n).
+func groupScale(n int) float32 { return float32(1 / math.Sqrt(float64(n))) }
+
+// denseFeatures are the values of the dense features (v2's analysis), in
+// the order of the dense* constants; their indices follow the buckets.
+func (f *Featurizer) denseFeatures(tokens []string) [numDense]float32 {
+	a := f.lex.analyse(tokens)
+	var d [numDense]float32
+	d[denseCompound] = float32(a.Compound)
+	d[densePositive] = float32(a.Positive / (1 + a.Positive))
+	d[denseNegative] = float32(a.Negative / (1 - a.Negative))
+	switch f.lex.classify(a).Sentiment {
+	case Positive:
+		d[denseV2Positive] = 1
+	case Negative:
+		d[denseV2Negative] = 1
+	}
+	return d
+}
+
+// AppendFeatures appends the feature vector of tokens to dst: the hashed
+// features (visitHashed) with their group's scale, then the non-zero dense
+// ones. Indices may repeat; a consumer adds their values.
+func (f *Featurizer) AppendFeatures(dst []Feature, tokens []string) []Feature {
+	start := len(dst)
+	var count [numGroups]int
+	f.visitHashed(tokens, func(group int, index uint32) {
+		dst = append(dst, Feature{index, float32(group)})
+		count[group]++
+	})
+	var scale [numGroups]float32
+	for g, n := range count {
+		if n > 0 {
+			scale[g] = groupScale(n)
+		}
+	}
+	for i := start; i < len(dst); i++ {
+		dst[i].Value = scale[int(dst[i].Value)]
+	}
+	base := uint32(f.cfg.HashBuckets)
+	for k, v := range f.denseFeatures(tokens) {
+		if v != 0 {
+			dst = append(dst, Feature{base + uint32(k), v})
+		}
+	}
+	return dst
 }

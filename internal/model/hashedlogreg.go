@@ -134,22 +134,38 @@ func (m *HashedLogReg) Score(tokens []string) Prediction {
 	return Prediction{Sentiment: Labels[best], Confidence: min(0.95, probs[best])}
 }
 
-// featureBufSize covers a 500-character text's features without a heap
-// allocation (longer ones grow the buffer).
-const featureBufSize = 1536
-
-// Probabilities returns the softmax over Labels.
+// Probabilities returns the softmax over Labels. It walks the features as
+// AppendFeatures lists them for training, summing each group's weights and
+// scaling the sum once; nothing escapes to the heap.
 func (m *HashedLogReg) Probabilities(tokens []string) [3]float64 {
-	var buf [featureBufSize]Feature
-	feats := m.f.AppendFeatures(buf[:0], tokens)
-	bias := m.w[len(m.w)-3:]
+	var sum [numGroups][3]float64
+	var count [numGroups]int
+	w := m.w
+	m.f.visitHashed(tokens, func(group int, index uint32) {
+		row := w[index*3 : index*3+3]
+		sum[group][0] += float64(row[0])
+		sum[group][1] += float64(row[1])
+		sum[group][2] += float64(row[2])
+		count[group]++
+	})
+	bias := w[len(w)-3:]
 	z := [3]float64{float64(bias[0]), float64(bias[1]), float64(bias[2])}
-	for _, ft := range feats {
-		row := m.w[ft.Index*3 : ft.Index*3+3]
-		v := float64(ft.Value)
-		z[0] += v * float64(row[0])
-		z[1] += v * float64(row[1])
-		z[2] += v * float64(row[2])
+	for g := range sum {
+		if count[g] > 0 {
+			s := float64(groupScale(count[g]))
+			for c := range z {
+				z[c] += s * sum[g][c]
+			}
+		}
+	}
+	base := m.f.cfg.HashBuckets
+	for k, v := range m.f.denseFeatures(tokens) {
+		if v != 0 {
+			row := w[(base+k)*3 : (base+k)*3+3]
+			for c := range z {
+				z[c] += float64(v) * float64(row[c])
+			}
+		}
 	}
 	return Softmax(z)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,8 +73,8 @@ func TestFeaturizerFeatures(t *testing.T) {
 	if len(seen) != 7 {
 		t.Errorf("the 7 character n-grams of \"ab\" share buckets: %v", chars)
 	}
-	// "ab" has no valence: compound, positive and negative are 0, no v2 label.
-	if len(dense) != 3 || dense[0].Index != buckets+denseCompound || dense[0].Value != 0 {
+	// "ab" has no valence: every dense feature is 0, so none is listed.
+	if len(dense) != 0 {
 		t.Errorf("dense features %v", dense)
 	}
 
@@ -246,5 +247,40 @@ func TestFeaturizerAllocatesNothing(t *testing.T) {
 	buf := make([]Feature, 0, 4096)
 	if n := testing.AllocsPerRun(100, func() { f.AppendFeatures(buf[:0], tokens) }); n != 0 {
 		t.Errorf("AppendFeatures allocates %v times per call", n)
+	}
+}
+
+// TestServingMatchesTrainingFeatures: the served probabilities equal softmax
+// of the dot product of the weights with AppendFeatures' vector, the one
+// training fits, on random weights and texts of every kind.
+func TestServingMatchesTrainingFeatures(t *testing.T) {
+	dir, _ := writeTestArtifact(t)
+	v, err := LoadArtifact(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := v.Model.(*HashedLogReg)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range m.w {
+		m.w[i] = float32(rng.NormFloat64())
+	}
+	for _, text := range append(differentialCorpus()[:400], text60, text500, "not good at all!!! @bob http://x.y 😀") {
+		tokens := m.Tokenize(text)
+		z := [3]float64{}
+		bias := m.w[len(m.w)-3:]
+		for c := range z {
+			z[c] = float64(bias[c])
+		}
+		for _, ft := range m.f.AppendFeatures(nil, tokens) {
+			for c := range z {
+				z[c] += float64(ft.Value) * float64(m.w[int(ft.Index)*3+c])
+			}
+		}
+		want, got := Softmax(z), m.Probabilities(tokens)
+		for c := range want {
+			if math.Abs(want[c]-got[c]) > 1e-9 {
+				t.Fatalf("%q: served %v, training's features give %v", text, got, want)
+			}
+		}
 	}
 }
