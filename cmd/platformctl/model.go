@@ -32,20 +32,21 @@ var (
 		NegationMarks: true,
 	}
 	defaultHyperparameters = train.Hyperparameters{
-		L2:             1e-4,
-		L2Dense:        1e-4,
-		ClassWeighting: train.WeightingBalanced,
-		DevWeight:      1,
-		MaxIterations:  300,
+		L2:            1e-4,
+		L2Dense:       1e-4,
+		ClassBalance:  1,
+		DevWeight:     1,
+		RecentWeight:  1,
+		MaxIterations: 300,
 	}
 )
 
 func modelTrain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, check, err := parseTrainFlags(args, getenv, stderr)
+	cfg, opts, err := parseTrainFlags(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	if check {
+	if opts.check {
 		return checkTrained(ctx, cfg, stdout)
 	}
 	res, err := train.Train(ctx, cfg)
@@ -53,6 +54,14 @@ func modelTrain(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	printTrainResult(stdout, res)
+	if opts.devFolds > 0 {
+		cv, err := train.CrossValidateDev(ctx, cfg, opts.devFolds)
+		if err != nil {
+			return err
+		}
+		res.Metrics["dev_cv_macro_f1"], res.Metrics["dev_cv_accuracy"] = cv.MacroF1, cv.Accuracy
+		fmt.Fprintf(stdout, "%s %d-fold cross-validation: macro-F1 %.4f  accuracy %.4f  (%d samples)\n", cfg.Dev, opts.devFolds, cv.MacroF1, cv.Accuracy, cv.Samples)
+	}
 	return nil
 }
 
@@ -92,7 +101,12 @@ func checkTrained(ctx context.Context, cfg train.Config, stdout io.Writer) error
 	return nil
 }
 
-func parseTrainFlags(args []string, getenv func(string) string, stderr io.Writer) (train.Config, bool, error) {
+type trainOptions struct {
+	check    bool
+	devFolds int
+}
+
+func parseTrainFlags(args []string, getenv func(string) string, stderr io.Writer) (train.Config, trainOptions, error) {
 	fs := config.NewFlagSet("platformctl model train", stderr)
 	f, h := defaultFeatures, defaultHyperparameters
 	cfg := train.Config{Name: "sentiment-analyzer", Workers: runtime.GOMAXPROCS(0)}
@@ -111,16 +125,19 @@ func parseTrainFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.BoolVar(&f.NegationMarks, "negation-marks", f.NegationMarks, "add a NOT_word feature for words in a negation's scope")
 	fs.Float64Var(&h.L2, "l2", h.L2, "L2 penalty on the hashed features' weights")
 	fs.Float64Var(&h.L2Dense, "l2-dense", h.L2Dense, "L2 penalty on the dense (v2 lexicon) features' weights")
-	fs.StringVar(&h.ClassWeighting, "class-weighting", h.ClassWeighting, "none or balanced")
+	fs.Float64Var(&h.ClassBalance, "class-balance", h.ClassBalance, "0: classes weigh as they come; 1: each class weighs the same in the loss")
 	fs.Float64Var(&h.DevWeight, "dev-weight", h.DevWeight, "weight of a dev sentence relative to a tweet")
+	fs.Float64Var(&h.RecentWeight, "recent-weight", h.RecentWeight, "weight of a tweet from the validation split's year relative to an older one")
 	fs.IntVar(&h.MaxIterations, "max-iterations", h.MaxIterations, "L-BFGS iteration limit")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "goroutines computing the gradient (the result does not depend on it)")
-	check := fs.Bool("check", false, "retrain the artifact in --out from the configuration it records and fail unless the weights are byte-identical")
+	var opts trainOptions
+	fs.BoolVar(&opts.check, "check", false, "retrain the artifact in --out from the configuration it records and fail unless the weights are byte-identical")
+	fs.IntVar(&opts.devFolds, "dev-folds", 0, "after training, estimate the macro-F1 on everyday sentences by this many folds of cross-validation on --dev (0: skip)")
 	if err := config.Parse(fs, "PLATFORMCTL", args, getenv); err != nil {
-		return cfg, false, err
+		return cfg, opts, err
 	}
 	cfg.Features, cfg.Hyperparameters = f, h
-	return cfg, *check, nil
+	return cfg, opts, nil
 }
 
 func printTrainResult(w io.Writer, res *train.Result) {

@@ -118,6 +118,12 @@ type Miss struct {
 
 // Run scores m on ds.
 func Run(m model.Model, ds *Dataset) Result {
+	return RunFunc(ds, func(ex Example) model.Prediction { return model.Predict(m, ex.Text) })
+}
+
+// RunFunc scores the answers of predict on ds (cross-validation answers each
+// example with the model that did not train on it).
+func RunFunc(ds *Dataset, predict func(Example) model.Prediction) Result {
 	res := Result{
 		Samples:    len(ds.Examples),
 		PerClass:   map[model.Sentiment]ClassScore{},
@@ -130,7 +136,7 @@ func Run(m model.Model, ds *Dataset) Result {
 	catTotal, catRight := map[string]int{}, map[string]int{}
 	correct := 0
 	for _, ex := range ds.Examples {
-		p := model.Predict(m, ex.Text)
+		p := predict(ex)
 		res.Confusion[ex.Label][p.Sentiment]++
 		catTotal[ex.Category]++
 		if p.Sentiment == ex.Label {

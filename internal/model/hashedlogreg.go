@@ -81,6 +81,16 @@ func newHashedLogReg(dir string, raw json.RawMessage) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewHashedLogReg(f, w)
+}
+
+// NewHashedLogReg builds the model from a featurizer and weights of its
+// shape (features plus the bias, by len(Labels)); training uses it to score
+// weights it has not written.
+func NewHashedLogReg(f *Featurizer, w Weights) (*HashedLogReg, error) {
+	if w.Rows != f.Dimensions()+1 || w.Classes != len(Labels) || len(w.Values) != w.Rows*w.Classes {
+		return nil, fmt.Errorf("weights of %d x %d (%d values) do not fit %d features and %d labels", w.Rows, w.Classes, len(w.Values), f.Dimensions(), len(Labels))
+	}
 	return &HashedLogReg{f: f, w: w.Values}, nil
 }
 

@@ -19,14 +19,18 @@ const (
 )
 
 type example struct {
-	text  string
-	label int
-	dev   bool // from dev.csv, weighted by Hyperparameters.DevWeight
+	text   string
+	label  int
+	dev    bool // from dev.csv, weighted by Hyperparameters.DevWeight
+	recent bool // a tweet of the validation split's year, weighted by RecentWeight
 }
 
 func (e example) weight(h Hyperparameters) float64 {
-	if e.dev {
+	switch {
+	case e.dev:
 		return h.DevWeight
+	case e.recent:
+		return h.RecentWeight
 	}
 	return 1
 }
@@ -79,7 +83,8 @@ func loadData(cfg Config) (*dataSet, error) {
 	kept := 0
 	for _, ex := range trainTweets.Examples {
 		if !excluded[SameText(ex.Text)] {
-			d.train = append(d.train, example{text: ex.Text, label: labelIndex(ex.Label)})
+			recent := len(ex.Category) >= 4 && ex.Category[:4] == cfg.Validation[:min(4, len(cfg.Validation))]
+			d.train = append(d.train, example{text: ex.Text, label: labelIndex(ex.Label), recent: recent})
 			kept++
 		}
 	}

@@ -36,21 +36,21 @@ type Hyperparameters struct {
 	// analysis): they are well scaled and few, and need not be shrunk as
 	// hard as a quarter of a million sparse ones.
 	L2Dense float64 `json:"l2_dense"`
-	// ClassWeighting is "none" or "balanced": each class weighs as much in the
-	// loss as the others together (weight n / (3 * n_class)), which favours
-	// recall of the rare class (negative), as macro-recall asks.
-	ClassWeighting string `json:"class_weighting"`
+	// ClassBalance weights each example of class c by (n / (3 n_c))^ClassBalance
+	// (n_c: the class's weighted count): 0 leaves the classes as they come,
+	// 1 makes each class weigh as much as the others (a rare class, here
+	// negative, counts more), which favours macro-recall; in between softens
+	// that.
+	ClassBalance float64 `json:"class_balance"`
 	// DevWeight is the weight of each dev.csv sentence relative to a tweet.
 	DevWeight float64 `json:"dev_weight"`
+	// RecentWeight is the weight of each tweet from the validation split's
+	// year (2016train, 2016dev, 2016devtest for 2016test) relative to an
+	// older one: later data is scored, and topics drift.
+	RecentWeight float64 `json:"recent_weight"`
 	// MaxIterations bounds L-BFGS's major iterations.
 	MaxIterations int `json:"max_iterations"`
 }
-
-// Class weightings.
-const (
-	WeightingNone     = "none"
-	WeightingBalanced = "balanced"
-)
 
 // Validate checks the hyperparameters; errors name the field.
 func (h Hyperparameters) Validate() error {
@@ -59,10 +59,12 @@ func (h Hyperparameters) Validate() error {
 		return fmt.Errorf("hyperparameter \"l2\": %v must be a finite number >= 0", h.L2)
 	case !(h.L2Dense >= 0) || math.IsInf(h.L2Dense, 0):
 		return fmt.Errorf("hyperparameter \"l2_dense\": %v must be a finite number >= 0", h.L2Dense)
-	case h.ClassWeighting != WeightingNone && h.ClassWeighting != WeightingBalanced:
-		return fmt.Errorf("hyperparameter \"class_weighting\": %q must be %q or %q", h.ClassWeighting, WeightingNone, WeightingBalanced)
+	case !(h.ClassBalance >= 0 && h.ClassBalance <= 1):
+		return fmt.Errorf("hyperparameter \"class_balance\": %v must be in [0, 1]", h.ClassBalance)
 	case !(h.DevWeight >= 0) || math.IsInf(h.DevWeight, 0):
 		return fmt.Errorf("hyperparameter \"dev_weight\": %v must be a finite number >= 0", h.DevWeight)
+	case !(h.RecentWeight >= 0) || math.IsInf(h.RecentWeight, 0):
+		return fmt.Errorf("hyperparameter \"recent_weight\": %v must be a finite number >= 0", h.RecentWeight)
 	case h.MaxIterations < 1:
 		return fmt.Errorf("hyperparameter \"max_iterations\": %d must be >= 1", h.MaxIterations)
 	}
@@ -170,54 +172,18 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	weights := exampleWeights(data.train, cfg.Hyperparameters)
-	x := featurise(feat, texts(data.train), labelIndices(data.train), weights, feat.Dimensions())
-	rows := feat.Dimensions() + 1
-	obj := newObjective(x, rows, cfg.Features.HashBuckets, cfg.Hyperparameters.L2, cfg.Hyperparameters.L2Dense, cfg.Workers)
-
-	problem := optimize.Problem{
-		Func: func(w []float64) float64 {
-			f, _ := obj.evaluate(w)
-			return f
-		},
-		Grad: func(grad, w []float64) {
-			_, g := obj.evaluate(w)
-			copy(grad, g)
-		},
-		Status: func() (optimize.Status, error) {
-			if err := ctx.Err(); err != nil {
-				return optimize.Failure, err
-			}
-			return optimize.NotTerminated, nil
-		},
-	}
-	settings := &optimize.Settings{
-		MajorIterations: cfg.Hyperparameters.MaxIterations,
-		// Stop when 20 iterations in a row improve the objective by less than
-		// one part in a million: the predictions no longer change.
-		Converger: &optimize.FunctionConverge{Relative: 1e-6, Iterations: 20},
-	}
-	method := &optimize.LBFGS{Store: lbfgsStore}
-	res, err := optimize.Minimize(problem, make([]float64, obj.dim()), settings, method)
-	if err != nil && !isBenignStop(res) {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		return nil, fmt.Errorf("optimise: %w", err)
+	w, fitted, err := fit(ctx, feat, data.train, cfg.Hyperparameters, cfg.Workers)
+	if err != nil {
+		return nil, err
 	}
 	record := Record{
 		Hyperparameters: cfg.Hyperparameters,
 		Data:            data.files,
 		Optimizer:       fmt.Sprintf("gonum.org/v1/gonum/optimize LBFGS (store %d), from zero", lbfgsStore),
-		Iterations:      res.MajorIterations,
-		Evaluations:     res.FuncEvaluations,
-		Status:          res.Status.String(),
-		Objective:       res.F,
-	}
-
-	w := model.Weights{Rows: rows, Classes: len(model.Labels), Values: make([]float32, len(res.X))}
-	for i, v := range res.X {
-		w.Values[i] = float32(v)
+		Iterations:      fitted.MajorIterations,
+		Evaluations:     fitted.FuncEvaluations,
+		Status:          fitted.Status.String(),
+		Objective:       fitted.F,
 	}
 	out, err := writeArtifact(cfg, w, lexSHA, record)
 	if err != nil {
@@ -245,6 +211,49 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 
 const lbfgsStore = 15
 
+// fit minimises the objective on examples and returns the weights, as
+// float32 (what the artifact stores), and the optimiser's result.
+func fit(ctx context.Context, feat *model.Featurizer, examples []example, h Hyperparameters, workers int) (model.Weights, *optimize.Result, error) {
+	weights := exampleWeights(examples, h)
+	x := featurise(feat, texts(examples), labelIndices(examples), weights, feat.Dimensions())
+	rows := feat.Dimensions() + 1
+	obj := newObjective(x, rows, feat.Config().HashBuckets, h.L2, h.L2Dense, workers)
+	problem := optimize.Problem{
+		Func: func(w []float64) float64 {
+			f, _ := obj.evaluate(w)
+			return f
+		},
+		Grad: func(grad, w []float64) {
+			_, g := obj.evaluate(w)
+			copy(grad, g)
+		},
+		Status: func() (optimize.Status, error) {
+			if err := ctx.Err(); err != nil {
+				return optimize.Failure, err
+			}
+			return optimize.NotTerminated, nil
+		},
+	}
+	settings := &optimize.Settings{
+		MajorIterations: h.MaxIterations,
+		// Stop when 20 iterations in a row improve the objective by less than
+		// one part in a million: the predictions no longer change.
+		Converger: &optimize.FunctionConverge{Relative: 1e-6, Iterations: 20},
+	}
+	res, err := optimize.Minimize(problem, make([]float64, obj.dim()), settings, &optimize.LBFGS{Store: lbfgsStore})
+	if err != nil && !isBenignStop(res) {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return model.Weights{}, nil, ctxErr
+		}
+		return model.Weights{}, nil, fmt.Errorf("optimise: %w", err)
+	}
+	w := model.Weights{Rows: rows, Classes: len(model.Labels), Values: make([]float32, len(res.X))}
+	for i, v := range res.X {
+		w.Values[i] = float32(v)
+	}
+	return w, res, nil
+}
+
 // isBenignStop: the run ended by a limit or by convergence, not a failure.
 func isBenignStop(res *optimize.Result) bool {
 	if res == nil {
@@ -267,8 +276,8 @@ func exampleWeights(exs []example, h Hyperparameters) []float64 {
 	out := make([]float64, len(exs))
 	for i, ex := range exs {
 		out[i] = ex.weight(h)
-		if h.ClassWeighting == WeightingBalanced && count[ex.label] > 0 {
-			out[i] *= total / (3 * count[ex.label])
+		if h.ClassBalance > 0 && count[ex.label] > 0 {
+			out[i] *= math.Pow(total/(3*count[ex.label]), h.ClassBalance)
 		}
 	}
 	return out
@@ -357,17 +366,18 @@ func writeFileAtomic(path string, data []byte) error {
 
 func flatParams(f model.FeatureConfig, h Hyperparameters) map[string]string {
 	return map[string]string{
-		"hash_buckets":    strconv.Itoa(f.HashBuckets),
-		"hash_seed":       strconv.FormatUint(f.HashSeed, 10),
-		"word_ngrams":     strconv.Itoa(f.WordNgrams),
-		"char_ngram_min":  strconv.Itoa(f.CharNgramMin),
-		"char_ngram_max":  strconv.Itoa(f.CharNgramMax),
-		"negation_marks":  strconv.FormatBool(f.NegationMarks),
-		"l2":              strconv.FormatFloat(h.L2, 'g', -1, 64),
-		"l2_dense":        strconv.FormatFloat(h.L2Dense, 'g', -1, 64),
-		"class_weighting": h.ClassWeighting,
-		"dev_weight":      strconv.FormatFloat(h.DevWeight, 'g', -1, 64),
-		"max_iterations":  strconv.Itoa(h.MaxIterations),
+		"hash_buckets":   strconv.Itoa(f.HashBuckets),
+		"hash_seed":      strconv.FormatUint(f.HashSeed, 10),
+		"word_ngrams":    strconv.Itoa(f.WordNgrams),
+		"char_ngram_min": strconv.Itoa(f.CharNgramMin),
+		"char_ngram_max": strconv.Itoa(f.CharNgramMax),
+		"negation_marks": strconv.FormatBool(f.NegationMarks),
+		"l2":             strconv.FormatFloat(h.L2, 'g', -1, 64),
+		"l2_dense":       strconv.FormatFloat(h.L2Dense, 'g', -1, 64),
+		"class_balance":  strconv.FormatFloat(h.ClassBalance, 'g', -1, 64),
+		"dev_weight":     strconv.FormatFloat(h.DevWeight, 'g', -1, 64),
+		"recent_weight":  strconv.FormatFloat(h.RecentWeight, 'g', -1, 64),
+		"max_iterations": strconv.Itoa(h.MaxIterations),
 	}
 }
 

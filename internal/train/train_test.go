@@ -3,6 +3,7 @@ package train
 import (
 	"bufio"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ func fullConfig(out string) Config {
 		SemEval: semevalTSV, Validation: "2016test", Dev: devCSV, HeldOut: evalCSV, Lexicon: v2Dir,
 		Out: out, Version: "v3", Name: "sentiment-analyzer", Workers: 2,
 		Features:        model.FeatureConfig{HashBuckets: 1 << 12, HashSeed: 1, WordNgrams: 2, CharNgramMin: 2, CharNgramMax: 4, NegationMarks: true},
-		Hyperparameters: Hyperparameters{L2: 1e-4, ClassWeighting: WeightingBalanced, DevWeight: 1, MaxIterations: 25},
+		Hyperparameters: Hyperparameters{L2: 1e-4, ClassBalance: 1, DevWeight: 1, RecentWeight: 1, MaxIterations: 25},
 		Now:             func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) },
 	}
 }
@@ -152,7 +153,7 @@ func TestTrainingIsDeterministic(t *testing.T) {
 // names loads and is measured as model evaluate would record it.
 func checkResult(t *testing.T, res *Result) {
 	t.Helper()
-	for _, k := range []string{"l2", "class_weighting", "hash_buckets", "hash_seed", "dev_weight"} {
+	for _, k := range []string{"l2", "class_balance", "hash_buckets", "hash_seed", "dev_weight"} {
 		if res.Params[k] == "" {
 			t.Errorf("params lack %s: %v", k, res.Params)
 		}
@@ -193,8 +194,9 @@ func TestHyperparametersValidate(t *testing.T) {
 		want string
 	}{
 		{func(h *Hyperparameters) { h.L2 = -1 }, `"l2"`},
-		{func(h *Hyperparameters) { h.ClassWeighting = "inverse" }, `"class_weighting"`},
+		{func(h *Hyperparameters) { h.ClassBalance = 2 }, `"class_balance"`},
 		{func(h *Hyperparameters) { h.DevWeight = -1 }, `"dev_weight"`},
+		{func(h *Hyperparameters) { h.RecentWeight = math.NaN() }, `"recent_weight"`},
 		{func(h *Hyperparameters) { h.MaxIterations = 0 }, `"max_iterations"`},
 	} {
 		h := good
@@ -212,5 +214,21 @@ func TestTrainStopsWhenCancelled(t *testing.T) {
 	cancel()
 	if _, err := Train(ctx, cfg); err == nil {
 		t.Error("a cancelled context trained anyway")
+	}
+}
+
+func TestCrossValidateDev(t *testing.T) {
+	cfg := fullConfig(filepath.Join(t.TempDir(), "v3"))
+	cfg.SemEval = smallSemEval(t, 20)
+	cfg.Hyperparameters.MaxIterations = 10
+	res, err := CrossValidateDev(context.Background(), cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Samples != 209 || res.MacroF1 <= 0 || res.MacroF1 > 1 {
+		t.Errorf("cross-validation answered %d dev sentences, macro-F1 %v", res.Samples, res.MacroF1)
+	}
+	if _, err := CrossValidateDev(context.Background(), cfg, 1); err == nil {
+		t.Error("one fold accepted")
 	}
 }
