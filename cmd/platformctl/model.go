@@ -20,8 +20,9 @@ var (
 	defaultValidationSplit = "2016test"
 )
 
-// DefaultFeatures and DefaultHyperparameters are the configuration of the
-// committed models/v3, chosen on the 2016test split (models/v3/TRAINING.md).
+// The configuration of the committed models/v3: the best 2016test
+// macro-recall among the runs whose dev.csv cross-validated macro-F1 is at
+// least 0.85 (models/v3/TRAINING.md has every run).
 var (
 	defaultFeatures = model.FeatureConfig{
 		HashBuckets:   1 << 18,
@@ -35,7 +36,7 @@ var (
 		L2:            1e-4,
 		L2Dense:       1e-4,
 		ClassBalance:  1,
-		DevWeight:     1,
+		DevWeight:     50,
 		RecentWeight:  1,
 		MaxIterations: 300,
 	}

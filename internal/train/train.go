@@ -197,6 +197,7 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("reload the written artifact: %w", err)
 	}
 	measured := evaluate.Measure(v.Model, data.heldOut, data.validation)
+	measured.EvaluatedAt = v.Meta.TrainingDate
 	meta := v.Meta
 	meta.Metrics = &measured
 	if err := model.WriteMetadata(out.ModelJSON, meta); err != nil {
@@ -321,8 +322,9 @@ func writeArtifact(cfg Config, w model.Weights, lexSHA string, record Record) (*
 		Name:    cfg.Name,
 		Version: cfg.Version,
 		Kind:    model.KindHashedLogReg,
-		Description: fmt.Sprintf("Multinomial logistic regression on hashed word 1-%d-grams and character %d-%d-grams (%d buckets) plus v2's lexicon analysis, trained on %d SemEval tweets and dev sentences.",
-			cfg.Features.WordNgrams, cfg.Features.CharNgramMin, cfg.Features.CharNgramMax, cfg.Features.HashBuckets, trainExamples(record)),
+		Description: fmt.Sprintf("Multinomial logistic regression on hashed word 1-%d-grams and character %d-%d-grams (%d buckets) plus v2's lexicon analysis, trained on %d SemEval 2013-2016 tweets and %d dev sentences (weight %g).",
+			cfg.Features.WordNgrams, cfg.Features.CharNgramMin, cfg.Features.CharNgramMax, cfg.Features.HashBuckets,
+			record.Data[0].Examples, record.Data[1].Examples, cfg.Hyperparameters.DevWeight),
 		Created:      stamp,
 		TrainingDate: stamp,
 		RunID:        "local-hashed-logreg-" + weightsSHA[:12],
@@ -333,16 +335,6 @@ func writeArtifact(cfg Config, w model.Weights, lexSHA string, record Record) (*
 		return nil, err
 	}
 	return &Result{ModelJSON: modelJSON, WeightsFile: weightsPath, WeightsSHA256: weightsSHA}, nil
-}
-
-func trainExamples(r Record) int {
-	n := 0
-	for _, d := range r.Data {
-		if d.Use == useTrain {
-			n += d.Examples
-		}
-	}
-	return n
 }
 
 func writeFileAtomic(path string, data []byte) error {

@@ -123,7 +123,7 @@ func smallSemEval(t *testing.T, step int) string {
 // two workers: the weights must be byte-identical. A different hash seed
 // must change them (the comparison can fail).
 func TestTrainingIsDeterministic(t *testing.T) {
-	small := smallSemEval(t, 10)
+	small := smallSemEval(t, 25)
 	root := t.TempDir()
 	var sums []string
 	for i, workers := range []int{1, 2, 2} {
