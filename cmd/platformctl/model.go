@@ -95,6 +95,11 @@ func checkTrained(ctx context.Context, cfg train.Config, stdout io.Writer) error
 		return err
 	}
 	if res.WeightsSHA256 != p.WeightsSHA256 {
+		for i, d := range res.Record.Data {
+			if i < len(record.Data) && d.SHA256 != record.Data[i].SHA256 {
+				fmt.Fprintf(stdout, "%s changed since training: sha256 %.12s, recorded %.12s\n", d.Path, d.SHA256, record.Data[i].SHA256)
+			}
+		}
 		return fmt.Errorf("%s: the weights are stale: retraining from its params.training gives sha256 %s, the committed %s is %s\nrun `platformctl model train` with the recorded flags and commit %s",
 			path, res.WeightsSHA256, p.Weights, p.WeightsSHA256, cfg.Out)
 	}

@@ -141,3 +141,25 @@ func TestV3BeatsV2(t *testing.T) {
 	}
 	t.Logf("held-out macro-F1: v2 %.4f, v3 %.4f; 2016test macro-recall: v2 %.4f, v3 %.4f", f1["v2"], f1["v3"], recall["v2"], recall["v3"])
 }
+
+// TestCheckCatchesStaleValidationMetrics plants a wrong 2016test figure.
+func TestCheckCatchesStaleValidationMetrics(t *testing.T) {
+	chdirRepo(t)
+	dir := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "v2"), os.DirFS(filepath.Join("models", "v2"))); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "v2", model.MetadataFile)
+	meta, err := model.ReadMetadata(path)
+	if err != nil || meta.Metrics == nil || meta.Metrics.Validation == nil {
+		t.Fatalf("v2 has no validation metrics: %v", err)
+	}
+	meta.Metrics.Validation.MacroRecall += 0.01
+	if err := model.WriteMetadata(path, meta); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"model", "evaluate", "--check", "--models-dir", dir}, os.Getenv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "validation") {
+		t.Fatalf("planted validation figure: err %v, want stale validation naming %s", err, path)
+	}
+}
