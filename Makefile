@@ -8,7 +8,7 @@ REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 GO       ?= go
 
-.PHONY: run build test verify diff slo dashboards diagrams tools evaluate bench bench-verify fuzz lint mlflow image clean help
+.PHONY: run build test verify diff slo dashboards diagrams tools evaluate train bench bench-verify fuzz lint mlflow image clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ lint: ## gofmt and go vet
 
 evaluate: ## measure every model version on the evaluation set and record the figures in models/*/model.json
 	$(GO) run ./cmd/platformctl model evaluate --write
+
+train: ## retrain models/v3 from data/ with the committed configuration (flags: make train ARGS="--l2 3e-4")
+	$(GO) run ./cmd/platformctl model train $(ARGS)
 
 bench: ## Go benchmarks plus an HTTP load run against ml-inference and a bare net/http baseline
 	hack/bench.sh

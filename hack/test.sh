@@ -63,3 +63,6 @@ hack/secrets.sh --no-test # the planted-key test ran with go test above
 echo "==> recorded model metrics are fresh"
 go run ./cmd/platformctl model evaluate --check >/dev/null
 echo "model metrics: ok"
+
+echo "==> models/v3 retrains byte for byte from its recorded configuration (the go test skips this under -race)"
+go run ./cmd/platformctl model train --check

@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -32,7 +32,8 @@ var commands = []command{
 	{[]string{"verify"}, "[flags]", "render every Kustomize entry point, run the checks in order (Kyverno policies, Pod Security, AppProjects, network matrix, ...), and validate every object on a real kube-apiserver", verifyCmd},
 	{[]string{"diff"}, "ENV1 ENV2", "what differs between two environments, object by object", diffCmd},
 	{[]string{"bootstrap"}, "--repo URL --revision REV [--kubeconfig FILE]", "print (or apply) the root Argo CD Application for a fork", bootstrapCmd},
-	{[]string{"model", "evaluate"}, "[flags]", "score every model version on the labelled set; --write records the figures in each model.json, --check fails when the recorded figures are stale", modelEvaluate},
+	{[]string{"model", "evaluate"}, "[flags]", "score every model version on the held-out set and the SemEval validation split; --write records the figures in each model.json, --check fails when they are stale", modelEvaluate},
+	{[]string{"model", "train"}, "[flags]", "train the v3 model (hashed-logreg) from the SemEval tweets and the dev set; writes models/v3 and prints its metrics; --check retrains from the recorded configuration and compares", modelTrain},
 	{[]string{"model", "register"}, "--from-dir DIR [--run-id ID] [--mlflow-uri URL] [--model NAME]", "register an artifact directory in MLflow: a run with its params, metrics and files (unless --run-id names one), then a model version tagged with the artifact's digest; a digest already registered is reported, not registered twice", modelRegister},
 	{[]string{"model", "promote"}, "VERSION --alias staging|production --reason WHY [--actor WHO]", "point an alias at a version (servers following it switch on their next poll) and record who, when, from which version and why", modelPromote},
 	{[]string{"model", "rollback"}, "--alias staging|production --reason WHY [--actor WHO]", "point an alias back at the version it held before the current one, recorded as a move too", modelRollback},
@@ -99,16 +100,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func modelEvaluate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := config.NewFlagSet("platformctl model evaluate", stderr)
 	modelsDir := fs.String("models-dir", "models", "directory with one subdirectory per model version")
-	dataset := fs.String("dataset", filepath.Join("data", "sentiment", "eval.csv"), "labelled CSV (text,label[,category])")
-	write := fs.Bool("write", false, "record accuracy and macro-F1 in each version's model.json")
+	dataset := fs.String("dataset", filepath.Join("data", "sentiment", "eval.csv"), "held-out labelled CSV (text,label[,category])")
+	validation := fs.String("validation", defaultSemEval, "SemEval tweets (TSV) holding the validation split; empty to skip")
+	validationSplit := fs.String("validation-split", defaultValidationSplit, "the split of --validation to score")
+	write := fs.Bool("write", false, "record the figures in each version's model.json")
 	check := fs.Bool("check", false, "fail if a version's recorded figures differ from the measured ones")
-	showErrors := fs.Int("show-errors", 0, "print up to this many misclassified examples per version")
+	showErrors := fs.Int("show-errors", 0, "print up to this many misclassified held-out examples per version")
 	if err := config.Parse(fs, "PLATFORMCTL", args, getenv); err != nil {
 		return err
 	}
 	ds, err := evaluate.LoadCSV(*dataset)
 	if err != nil {
 		return err
+	}
+	var valid *evaluate.Dataset
+	if *validation != "" {
+		tweets, err := evaluate.LoadSemEval(*validation)
+		if err != nil {
+			return err
+		}
+		valid = tweets.Subset(func(split string) bool { return split == *validationSplit })
+		if len(valid.Examples) == 0 {
+			return fmt.Errorf("%s has no split %q", *validation, *validationSplit)
+		}
 	}
 	versions, err := registry.Directory{Root: *modelsDir}.Load(ctx)
 	if err != nil {
@@ -117,23 +131,26 @@ func modelEvaluate(ctx context.Context, args []string, getenv func(string) strin
 	if len(versions) == 0 {
 		return fmt.Errorf("no model versions in %s", *modelsDir)
 	}
-	fmt.Fprintf(stdout, "dataset %s: %d examples, sha256 %s\n", ds.Path, len(ds.Examples), ds.SHA256[:12])
+	fmt.Fprintf(stdout, "held-out %s: %d examples, sha256 %s\n", ds.Path, len(ds.Examples), ds.SHA256[:12])
+	if valid != nil {
+		fmt.Fprintf(stdout, "validation %s split %s: %d examples, sha256 %s\n", valid.Path, *validationSplit, len(valid.Examples), valid.SHA256[:12])
+	}
 	var stale []error
 	for _, v := range versions {
 		res := evaluate.Run(v.Model, ds)
-		evaluate.Report(stdout, v.Meta.Version, res)
+		evaluate.Report(stdout, v.Meta.Version+" held-out", res)
 		for i, miss := range res.Errors {
 			if i >= *showErrors {
 				break
 			}
 			fmt.Fprintf(stdout, "    line %d [%s] gold %s, got %s %.2f: %s\n", miss.Line, miss.Category, miss.Label, miss.Predicted.Sentiment, miss.Predicted.Confidence, miss.Text)
 		}
-		measured := model.Metrics{
-			Accuracy:      round4(res.Accuracy),
-			F1Score:       round4(res.MacroF1),
-			Dataset:       filepath.ToSlash(ds.Path),
-			DatasetSHA256: ds.SHA256,
-			Samples:       res.Samples,
+		measured := model.Metrics{Scores: res.Scores(ds, "")}
+		if valid != nil {
+			vres := evaluate.Run(v.Model, valid)
+			evaluate.Report(stdout, v.Meta.Version+" validation", vres)
+			s := vres.Scores(valid, *validationSplit)
+			measured.Validation = &s
 		}
 		path := filepath.Join(v.Dir, model.MetadataFile)
 		if *check {
@@ -157,8 +174,6 @@ func modelEvaluate(ctx context.Context, args []string, getenv func(string) strin
 	return nil
 }
 
-func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
-
 // compareMetrics reports recorded figures that were not measured on this
 // dataset or differ from the measurement.
 func compareMetrics(path string, recorded *model.Metrics, measured model.Metrics) error {
@@ -170,6 +185,13 @@ func compareMetrics(path string, recorded *model.Metrics, measured model.Metrics
 	case recorded.Accuracy != measured.Accuracy || recorded.F1Score != measured.F1Score || recorded.Samples != measured.Samples:
 		return fmt.Errorf("%s: metrics are stale: recorded accuracy %.4f f1 %.4f on %d samples, measured %.4f %.4f on %d",
 			path, recorded.Accuracy, recorded.F1Score, recorded.Samples, measured.Accuracy, measured.F1Score, measured.Samples)
+	case !reflect.DeepEqual(recorded.Scores, measured.Scores):
+		return fmt.Errorf("%s: metrics are stale: the recorded per-class figures, confusion matrix or macro-recall differ from the measured ones", path)
+	case (recorded.Validation == nil) != (measured.Validation == nil):
+		return fmt.Errorf("%s: metrics are stale: field \"metrics.validation\" is recorded %t, measured %t", path, recorded.Validation != nil, measured.Validation != nil)
+	case measured.Validation != nil && !reflect.DeepEqual(*recorded.Validation, *measured.Validation):
+		return fmt.Errorf("%s: metrics are stale: validation (%s %s) recorded macro-recall %.4f f1 %.4f, measured %.4f %.4f",
+			path, measured.Validation.Dataset, measured.Validation.Split, recorded.Validation.MacroRecall, recorded.Validation.F1Score, measured.Validation.MacroRecall, measured.Validation.F1Score)
 	}
 	return nil
 }

@@ -1,5 +1,6 @@
 // Package evaluate scores model versions on a labelled dataset: accuracy,
-// per-label precision/recall/F1, macro-F1 and the confusion matrix.
+// per-label precision/recall/F1, macro-F1, macro-recall and the confusion
+// matrix. It loads the project's CSV sets and the SemEval tweets.
 package evaluate
 
 import (
@@ -9,7 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -88,17 +92,16 @@ func LoadCSV(path string) (*Dataset, error) {
 }
 
 // ClassScore is precision, recall and F1 for one label.
-type ClassScore struct {
-	Precision, Recall, F1 float64
-	Support               int
-}
+type ClassScore = model.ClassScore
 
 // Result is a model's score on a dataset.
 type Result struct {
 	Samples  int
 	Accuracy float64
 	MacroF1  float64
-	PerClass map[model.Sentiment]ClassScore
+	// MacroRecall is the mean recall over the labels (SemEval's metric).
+	MacroRecall float64
+	PerClass    map[model.Sentiment]ClassScore
 	// Confusion[gold][predicted] counts examples.
 	Confusion map[model.Sentiment]map[model.Sentiment]int
 	// Errors are the misclassified examples, in dataset order.
@@ -115,6 +118,12 @@ type Miss struct {
 
 // Run scores m on ds.
 func Run(m model.Model, ds *Dataset) Result {
+	return RunFunc(ds, func(ex Example) model.Prediction { return model.Predict(m, ex.Text) })
+}
+
+// RunFunc scores the answers of predict on ds (cross-validation answers each
+// example with the model that did not train on it).
+func RunFunc(ds *Dataset, predict func(Example) model.Prediction) Result {
 	res := Result{
 		Samples:    len(ds.Examples),
 		PerClass:   map[model.Sentiment]ClassScore{},
@@ -127,7 +136,7 @@ func Run(m model.Model, ds *Dataset) Result {
 	catTotal, catRight := map[string]int{}, map[string]int{}
 	correct := 0
 	for _, ex := range ds.Examples {
-		p := model.Predict(m, ex.Text)
+		p := predict(ex)
 		res.Confusion[ex.Label][p.Sentiment]++
 		catTotal[ex.Category]++
 		if p.Sentiment == ex.Label {
@@ -157,6 +166,7 @@ func Run(m model.Model, ds *Dataset) Result {
 		}
 		res.PerClass[l] = cs
 		res.MacroF1 += cs.F1 / float64(len(model.Labels))
+		res.MacroRecall += cs.Recall / float64(len(model.Labels))
 	}
 	for c, n := range catTotal {
 		res.ByCategory[c] = float64(catRight[c]) / float64(n)
@@ -166,7 +176,7 @@ func Run(m model.Model, ds *Dataset) Result {
 
 // Report writes a human-readable summary.
 func Report(w io.Writer, version string, r Result) {
-	fmt.Fprintf(w, "%s: accuracy %.4f  macro-F1 %.4f  (%d samples)\n", version, r.Accuracy, r.MacroF1, r.Samples)
+	fmt.Fprintf(w, "%s: accuracy %.4f  macro-F1 %.4f  macro-recall %.4f  (%d samples)\n", version, r.Accuracy, r.MacroF1, r.MacroRecall, r.Samples)
 	for _, l := range model.Labels {
 		c := r.PerClass[l]
 		fmt.Fprintf(w, "  %-8s precision %.3f recall %.3f f1 %.3f support %d\n", l, c.Precision, c.Recall, c.F1, c.Support)
@@ -174,6 +184,9 @@ func Report(w io.Writer, version string, r Result) {
 	fmt.Fprintf(w, "  confusion (rows gold, columns predicted: positive negative neutral)\n")
 	for _, g := range model.Labels {
 		fmt.Fprintf(w, "  %-8s %5d %5d %5d\n", g, r.Confusion[g][model.Positive], r.Confusion[g][model.Negative], r.Confusion[g][model.Neutral])
+	}
+	if len(r.ByCategory) <= 1 {
+		return
 	}
 	cats := make([]string, 0, len(r.ByCategory))
 	for c := range r.ByCategory {
@@ -186,3 +199,52 @@ func Report(w io.Writer, version string, r Result) {
 	}
 	fmt.Fprintln(w)
 }
+
+// Scores are the figures of r as metadata records them, rounded to four
+// decimals so that a re-measurement compares equal.
+func (r Result) Scores(ds *Dataset, split string) model.Scores {
+	s := model.Scores{
+		Accuracy:      round4(r.Accuracy),
+		F1Score:       round4(r.MacroF1),
+		MacroRecall:   round4(r.MacroRecall),
+		PerClass:      map[model.Sentiment]model.ClassScore{},
+		Confusion:     map[model.Sentiment]map[model.Sentiment]int{},
+		Dataset:       filepath.ToSlash(ds.Path),
+		DatasetSHA256: ds.SHA256,
+		Split:         split,
+		Samples:       r.Samples,
+	}
+	for _, l := range model.Labels {
+		c := r.PerClass[l]
+		s.PerClass[l] = model.ClassScore{Precision: round4(c.Precision), Recall: round4(c.Recall), F1: round4(c.F1), Support: c.Support}
+		s.Confusion[l] = maps.Clone(r.Confusion[l])
+	}
+	return s
+}
+
+// Measure scores m on the held-out set and, when validation is not nil, on
+// the validation split: the metrics `platformctl model evaluate` records
+// (EvaluatedAt is left for the caller to stamp).
+func Measure(m model.Model, heldOut, validation *Dataset) model.Metrics {
+	metrics := model.Metrics{Scores: Run(m, heldOut).Scores(heldOut, "")}
+	if validation != nil {
+		s := Run(m, validation).Scores(validation, splitOf(validation))
+		metrics.Validation = &s
+	}
+	return metrics
+}
+
+// splitOf names the single category of a SemEval subset ("2016test"), or
+// nothing when it mixes several.
+func splitOf(ds *Dataset) string {
+	split := ""
+	for i, ex := range ds.Examples {
+		if i > 0 && ex.Category != split {
+			return ""
+		}
+		split = ex.Category
+	}
+	return split
+}
+
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }

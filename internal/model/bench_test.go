@@ -13,7 +13,7 @@ var (
 )
 
 func BenchmarkPredict(b *testing.B) {
-	for _, version := range []string{"v1", "v2"} {
+	for _, version := range []string{"v1", "v2", "v3"} {
 		m := loadRepoModel(b, version).Model
 		for _, tc := range []struct {
 			name, text string
@@ -24,6 +24,16 @@ func BenchmarkPredict(b *testing.B) {
 					Predict(m, tc.text)
 				}
 			})
+		}
+	}
+}
+
+// BenchmarkLoad loads every committed version, as a server does at start.
+func BenchmarkLoad(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, version := range []string{"v1", "v2", "v3"} {
+			loadRepoModel(b, version)
 		}
 	}
 }

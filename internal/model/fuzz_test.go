@@ -11,7 +11,7 @@ func FuzzModels(f *testing.F) {
 	for _, s := range []string{"", "good", "not bad at all!!!", "İ ﬁne 😀👍🏽 :) :-( <3", "but but but", "no", "\xff\xfe", "though, although; yet?"} {
 		f.Add(s)
 	}
-	models := []*Version{loadRepoModel(f, "v1"), loadRepoModel(f, "v2")}
+	models := []*Version{loadRepoModel(f, "v1"), loadRepoModel(f, "v2"), loadRepoModel(f, "v3")}
 	f.Fuzz(func(t *testing.T, text string) {
 		for _, v := range models {
 			p := Predict(v.Model, text)

@@ -62,15 +62,42 @@ func Predict(m Model, text string) Prediction {
 }
 
 // Metrics are the evaluation figures recorded in an artifact's metadata. They
-// are written by `platformctl model evaluate`, never by hand.
+// are written by `platformctl model evaluate`, never by hand. The embedded
+// Scores are on the held-out set (data/sentiment/eval.csv); accuracy and
+// f1_score are part of the /model/info contract.
 type Metrics struct {
+	Scores
+	EvaluatedAt time.Time `json:"evaluated_at"`
+	// Validation holds the same figures on the SemEval 2016test tweets, the
+	// split that selects v3's hyperparameters and the stand-in for later
+	// Twitter data.
+	Validation *Scores `json:"validation,omitempty"`
+}
+
+// Scores are one model's figures on one labelled dataset.
+type Scores struct {
 	Accuracy float64 `json:"accuracy"`
 	F1Score  float64 `json:"f1_score"` // macro-averaged F1 over the three labels
+	// MacroRecall is the mean of the per-label recalls, the SemEval Twitter
+	// benchmark's official metric (robust to the rarity of negatives).
+	MacroRecall float64                  `json:"macro_recall,omitempty"`
+	PerClass    map[Sentiment]ClassScore `json:"per_class,omitempty"`
+	// Confusion[gold][predicted] counts examples.
+	Confusion map[Sentiment]map[Sentiment]int `json:"confusion,omitempty"`
 	// Dataset identifies what the figures were measured on.
-	Dataset       string    `json:"dataset"`
-	DatasetSHA256 string    `json:"dataset_sha256"`
-	Samples       int       `json:"samples"`
-	EvaluatedAt   time.Time `json:"evaluated_at"`
+	Dataset       string `json:"dataset"`
+	DatasetSHA256 string `json:"dataset_sha256"`
+	// Split is the part of the dataset used, when it has several.
+	Split   string `json:"split,omitempty"`
+	Samples int    `json:"samples"`
+}
+
+// ClassScore is precision, recall and F1 for one label.
+type ClassScore struct {
+	Precision float64 `json:"precision"`
+	Recall    float64 `json:"recall"`
+	F1        float64 `json:"f1"`
+	Support   int     `json:"support"`
 }
 
 // Metadata describes a model version. It is stored as model.json in the

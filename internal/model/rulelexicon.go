@@ -186,20 +186,25 @@ func (m *RuleLexicon) Tokenize(text string) []string {
 	lower := strings.ToLower(text)
 	tokens := make([]string, 0, len(lower)/5+1)
 	for chunk := range strings.FieldsSeq(lower) {
-		if _, ok := m.emoticons[chunk]; ok {
-			tokens = append(tokens, chunk)
-			continue
-		}
-		if trimmed := strings.TrimRight(chunk, ".,!?"); trimmed != chunk {
-			if _, ok := m.emoticons[trimmed]; ok {
-				tokens = append(tokens, trimmed)
-				tokens = appendPunct(tokens, chunk[len(trimmed):])
-				continue
-			}
-		}
-		tokens = appendChunk(tokens, chunk)
+		tokens = m.appendChunkTokens(tokens, chunk)
 	}
 	return tokens
+}
+
+// appendChunkTokens tokenizes one lower-cased, whitespace-free chunk: an
+// emoticon from the lexicon (possibly followed by punctuation) or words,
+// emoji and punctuation.
+func (m *RuleLexicon) appendChunkTokens(tokens []string, chunk string) []string {
+	if _, ok := m.emoticons[chunk]; ok {
+		return append(tokens, chunk)
+	}
+	if trimmed := strings.TrimRight(chunk, ".,!?"); trimmed != chunk {
+		if _, ok := m.emoticons[trimmed]; ok {
+			tokens = append(tokens, trimmed)
+			return appendPunct(tokens, chunk[len(trimmed):])
+		}
+	}
+	return appendChunk(tokens, chunk)
 }
 
 func appendPunct(tokens []string, s string) []string {
@@ -302,8 +307,25 @@ func stripVariation(s string) string {
 
 // Score implements steps 2 and 3 of the algorithm.
 func (m *RuleLexicon) Score(tokens []string) Prediction {
+	return m.classify(m.analyse(tokens))
+}
+
+// lexiconAnalysis is what the rules make of a text before it is classified:
+// the v3 model (hashedlogreg.go) uses it as features.
+type lexiconAnalysis struct {
+	// Sum is the weighted sum of valences, with the exclamation boost.
+	Sum float64
+	// Compound is Sum squashed into (-1, 1).
+	Compound float64
+	// Positive and Negative are the sums of the positive and of the
+	// negative weighted contributions (Negative <= 0), without the boost.
+	Positive, Negative float64
+}
+
+// analyse implements step 2 and the squashing of step 3.
+func (m *RuleLexicon) analyse(tokens []string) lexiconAnalysis {
 	p := &m.p
-	var sum float64
+	var sum, pos, neg float64
 	exclaims := 0
 	for start := 0; start < len(tokens); {
 		end := start
@@ -317,17 +339,27 @@ func (m *RuleLexicon) Score(tokens []string) Prediction {
 			}
 			end++
 		}
-		s := m.scoreSentence(tokens[start:sentEnd])
+		s, sp, sn := m.scoreSentence(tokens[start:sentEnd])
 		if sentEnd < len(tokens) && tokens[sentEnd] == tokQuestion {
 			s *= p.QuestionFactor
+			sp *= p.QuestionFactor
+			sn *= p.QuestionFactor
 		}
 		sum += s
+		pos += sp
+		neg += sn
 		start = end
 	}
 	if sum != 0 && exclaims > 0 {
 		sum += math.Copysign(p.ExclamationBoost*float64(min(exclaims, 4)), sum)
 	}
-	compound := sum / math.Sqrt(sum*sum+p.Alpha)
+	return lexiconAnalysis{Sum: sum, Compound: sum / math.Sqrt(sum*sum+p.Alpha), Positive: pos, Negative: neg}
+}
+
+// classify implements the rest of step 3: the neutral band and confidence.
+func (m *RuleLexicon) classify(a lexiconAnalysis) Prediction {
+	p := &m.p
+	sum, compound := a.Sum, a.Compound
 	mag := math.Abs(compound)
 	switch {
 	case mag < p.NeutralBand || sum == 0:
@@ -344,8 +376,9 @@ func (m *RuleLexicon) Score(tokens []string) Prediction {
 	}
 }
 
-// scoreSentence sums the weighted valences of one sentence (no . ! ? inside).
-func (m *RuleLexicon) scoreSentence(toks []string) float64 {
+// scoreSentence sums the weighted valences of one sentence (no . ! ? inside),
+// and its positive and negative contributions apart.
+func (m *RuleLexicon) scoreSentence(toks []string) (sum, pos, neg float64) {
 	p := &m.p
 	// The last contrast word splits the sentence: "nice screen, but it lags".
 	pivot := -1
@@ -354,7 +387,6 @@ func (m *RuleLexicon) scoreSentence(toks []string) float64 {
 			pivot = i
 		}
 	}
-	var sum float64
 	concessive := false
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
@@ -396,9 +428,14 @@ func (m *RuleLexicon) scoreSentence(toks []string) float64 {
 			v *= p.ConcessiveFactor
 		}
 		sum += v
+		if v > 0 {
+			pos += v
+		} else {
+			neg += v
+		}
 		i += width - 1
 	}
-	return sum
+	return sum, pos, neg
 }
 
 // valenceAt returns the valence of the phrase or token starting at i and how

@@ -39,11 +39,11 @@ func TestParseWeights(t *testing.T) {
 
 func TestPick(t *testing.T) {
 	set := loadSet(t)
-	r := New([]Weight{{"v1", 50}, {"v2", 50}, {"v3", 100}}) // v3 is not loaded
+	r := New([]Weight{{"v1", 50}, {"v2", 50}, {"v9", 100}}) // v9 is not loaded
 	if got := r.Split(set); got["v1"] != 50 || got["v2"] != 50 {
 		t.Errorf("split ignores unloaded versions: %v", got)
 	}
-	if _, err := r.Pick(set, "v3", ""); err == nil || !strings.Contains(err.Error(), "v1, v2") {
+	if _, err := r.Pick(set, "v9", ""); err == nil || !strings.Contains(err.Error(), "v1, v2") {
 		t.Errorf("pin of unloaded version: %v", err)
 	}
 	// Stickiness: one key, one version; keys spread across both.
@@ -62,8 +62,8 @@ func TestPick(t *testing.T) {
 		t.Errorf("keys did not spread: %v", seen)
 	}
 	// No weights: the latest version takes everything.
-	if v, _ := New(nil).Pick(set, "", "k"); v.Meta.Version != "v2" {
-		t.Errorf("default version %s, want v2", v.Meta.Version)
+	if v, _ := New(nil).Pick(set, "", "k"); v.Meta.Version != "v3" {
+		t.Errorf("default version %s, want v3", v.Meta.Version)
 	}
 }
 

@@ -206,7 +206,7 @@ func TestModelInfoAndModels(t *testing.T) {
 	}
 	status, _, body = ts.do(t, "GET", "/models", "")
 	m := mustJSON[modelsResponse](t, body)
-	if status != 200 || len(m.Models) != 2 || m.Traffic["v1"] != 90 || m.Traffic["v2"] != 10 {
+	if status != 200 || len(m.Models) != 3 || m.Traffic["v1"] != 90 || m.Traffic["v2"] != 10 {
 		t.Errorf("models: %d %s", status, body)
 	}
 }

@@ -43,7 +43,7 @@ func TestInjectedFaults(t *testing.T) {
 	}
 	metrics := scrape(t, ts)
 	for _, want := range []string{
-		`inference_requests_total{endpoint="/predict",status="200",version="v2"} 1`,
+		`inference_requests_total{endpoint="/predict",status="200",version="v3"} 1`,
 		`inference_requests_total{endpoint="/predict",status="500",version="none"} 1`,
 		`inference_requests_total{endpoint="/predict/batch",status="500",version="none"} 1`,
 		`inference_requests_total{endpoint="/v2/models/{name}/infer",status="500",version="none"} 1`,

@@ -23,7 +23,7 @@ func TestOIPHealthAndMetadata(t *testing.T) {
 	}
 	status, _, body = ts.do(t, "GET", "/v2/models/sentiment-analyzer", "")
 	mm := mustJSON[oipModelMetadata](t, body)
-	if status != 200 || mm.Name != "sentiment-analyzer" || strings.Join(mm.Versions, ",") != "v1,v2" ||
+	if status != 200 || mm.Name != "sentiment-analyzer" || strings.Join(mm.Versions, ",") != "v1,v2,v3" ||
 		len(mm.Inputs) != 1 || mm.Inputs[0].Datatype != "BYTES" || len(mm.Outputs) != 2 || mm.Platform == "" {
 		t.Errorf("model metadata: %d %s", status, body)
 	}

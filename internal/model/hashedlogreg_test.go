@@ -1,0 +1,286 @@
+package model
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func testFeaturizer(t testing.TB, cfg FeatureConfig) *Featurizer {
+	t.Helper()
+	lex, _, err := LoadRuleLexicon(filepath.Join("..", "..", "models", "v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Lexicon = "v2"
+	f, err := NewFeaturizer(cfg, lex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+var testTime = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+var smallFeatures = FeatureConfig{HashBuckets: 1 << 16, HashSeed: 7, WordNgrams: 2, CharNgramMin: 1, CharNgramMax: 3, NegationMarks: true}
+
+func TestFeaturizerTokenize(t *testing.T) {
+	f := testFeaturizer(t, smallFeatures)
+	got := f.Tokenize("@Bob check https://t.co/x www.x.org SOOOOO gooood!!! :) it’s")
+	want := []string{TokenMention, "check", TokenURL, TokenURL, "soo", "good", "!", "!", "!", ":)", "it's"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Tokenize = %q, want %q", got, want)
+	}
+}
+
+func TestFeaturizerFeatures(t *testing.T) {
+	f := testFeaturizer(t, smallFeatures)
+	buckets := uint32(smallFeatures.HashBuckets)
+	feats := f.AppendFeatures(nil, []string{"ab"})
+	var words, chars, dense []Feature
+	for i, ft := range feats {
+		switch {
+		case ft.Index >= buckets:
+			dense = append(dense, ft)
+		case i == 0:
+			words = append(words, ft)
+		default:
+			chars = append(chars, ft)
+		}
+	}
+	// "<ab>": a b (1-grams), <a ab b> (2), <ab ab> (3); the frames alone are
+	// not n-grams.
+	if len(words) != 1 || len(chars) != 7 {
+		t.Fatalf("got %d word and %d character features, want 1 and 7: %v", len(words), len(chars), feats)
+	}
+	seen := map[uint32]bool{}
+	for _, ft := range chars {
+		seen[ft.Index] = true
+		if math.Abs(float64(ft.Value)-1/math.Sqrt(7)) > 1e-6 {
+			t.Errorf("character feature value %v, want 1/sqrt(7)", ft.Value)
+		}
+	}
+	if len(seen) != 7 {
+		t.Errorf("the 7 character n-grams of \"ab\" share buckets: %v", chars)
+	}
+	// "ab" has no valence: every dense feature is 0, so none is listed.
+	if len(dense) != 0 {
+		t.Errorf("dense features %v", dense)
+	}
+
+	// A negated word gets a NOT_ feature; a different seed moves buckets.
+	plain := f.AppendFeatures(nil, []string{"is", "good"})
+	negated := f.AppendFeatures(nil, []string{"not", "good"})
+	if countBelow(negated, buckets) <= countBelow(plain, buckets) {
+		t.Errorf("no negation mark: %v vs %v", negated, plain)
+	}
+	other := smallFeatures
+	other.HashSeed++
+	if g := testFeaturizer(t, other).AppendFeatures(nil, []string{"ab"}); g[0].Index == feats[0].Index && g[1].Index == feats[1].Index {
+		t.Errorf("seed %d and %d hash \"ab\" alike", smallFeatures.HashSeed, other.HashSeed)
+	}
+	// A token longer than any word gets no character n-grams.
+	long := strings.Repeat("x", maxCharRunes+1)
+	if n := countBelow(f.AppendFeatures(nil, []string{long}), buckets); n != 1 {
+		t.Errorf("%d hashed features for a %d-letter token, want 1", n, len(long))
+	}
+	// Dense features carry v2's verdict.
+	good := f.AppendFeatures(nil, f.Tokenize("This is great"))
+	if !slices.ContainsFunc(good, func(ft Feature) bool { return ft.Index == buckets+denseV2Positive && ft.Value == 1 }) {
+		t.Errorf("no v2 positive feature for a positive text: %v", good[len(good)-4:])
+	}
+}
+
+func countBelow(feats []Feature, n uint32) int {
+	c := 0
+	for _, ft := range feats {
+		if ft.Index < n {
+			c++
+		}
+	}
+	return c
+}
+
+func TestFeatureConfigValidate(t *testing.T) {
+	for _, c := range []struct {
+		edit func(*FeatureConfig)
+		want string
+	}{
+		{func(c *FeatureConfig) { c.HashBuckets = 1000 }, "hash_buckets"},
+		{func(c *FeatureConfig) { c.WordNgrams = 3 }, "word_ngrams"},
+		{func(c *FeatureConfig) { c.CharNgramMin = 4; c.CharNgramMax = 2 }, "char_ngram_min"},
+		{func(c *FeatureConfig) { c.CharNgramMin = 0 }, "char_ngram_min"},
+		{func(c *FeatureConfig) { c.Lexicon = "" }, "lexicon"},
+	} {
+		cfg := smallFeatures
+		cfg.Lexicon = "v2"
+		c.edit(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err %v, want it to name %s", cfg, err, c.want)
+		}
+	}
+}
+
+// writeTestArtifact writes a small hashed-logreg artifact next to a copy of
+// v2 and returns its directory and params.
+func writeTestArtifact(t *testing.T) (string, HashedLogRegParams) {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.CopyFS(filepath.Join(root, "v2"), os.DirFS(filepath.Join("..", "..", "models", "v2"))); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "v3")
+	os.Mkdir(dir, 0o755)
+	f := testFeaturizer(t, smallFeatures)
+	_, lexSHA, err := LoadRuleLexicon(filepath.Join(root, "v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Weights that make "good" positive and "bad" negative.
+	w := Weights{Rows: f.Dimensions() + 1, Classes: 3, Values: make([]float32, (f.Dimensions()+1)*3)}
+	for _, word := range []string{"good", "bad"} {
+		class := 0
+		if word == "bad" {
+			class = 1
+		}
+		for _, ft := range f.AppendFeatures(nil, []string{word}) {
+			if ft.Index < uint32(smallFeatures.HashBuckets) {
+				w.Values[int(ft.Index)*3+class] += 2
+			}
+		}
+	}
+	w.Values[len(w.Values)-1] = 0.5 // bias: neutral by default
+	var buf bytes.Buffer
+	if err := WriteWeights(&buf, w); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "weights.bin"), buf.Bytes(), 0o644)
+	sum := sha256.Sum256(buf.Bytes())
+	p := HashedLogRegParams{Labels: Labels, Features: smallFeatures, Weights: "weights.bin", WeightsSHA256: hex.EncodeToString(sum[:]), LexiconSHA256: lexSHA}
+	p.Features.Lexicon = "../v2"
+	writeParams(t, dir, p)
+	return dir, p
+}
+
+func writeParams(t *testing.T, dir string, p HashedLogRegParams) {
+	t.Helper()
+	raw, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := Metadata{Name: "test", Version: "v3", Kind: KindHashedLogReg, Created: testTime, Params: raw}
+	if err := WriteMetadata(filepath.Join(dir, MetadataFile), meta); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHashedLogRegLoadsAndPredicts(t *testing.T) {
+	dir, _ := writeTestArtifact(t)
+	v, err := LoadArtifact(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup // concurrent use: the race detector watches
+	for range 4 {
+		wg.Go(func() {
+			for text, want := range map[string]Sentiment{"good": Positive, "BAD": Negative, "the": Neutral} {
+				if got := Predict(v.Model, text); got.Sentiment != want || got.Confidence <= 0.33 || got.Confidence > 0.95 {
+					t.Errorf("Predict(%q) = %+v, want %s", text, got, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestHashedLogRegRefusesBadArtifacts plants one fault at a time.
+func TestHashedLogRegRefusesBadArtifacts(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(dir string, p *HashedLogRegParams)
+		want string
+	}{
+		{"labels", func(_ string, p *HashedLogRegParams) { p.Labels = []Sentiment{Negative, Positive, Neutral} }, `field "params.labels"`},
+		{"weights outside", func(_ string, p *HashedLogRegParams) { p.Weights = "../weights.bin" }, `field "params.weights"`},
+		{"weights sha", func(_ string, p *HashedLogRegParams) { p.WeightsSHA256 = strings.Repeat("a", 64) }, `"params.weights_sha256"`},
+		{"buckets", func(_ string, p *HashedLogRegParams) { p.Features.HashBuckets *= 2 }, `field "rows"`},
+		{"lexicon missing", func(_ string, p *HashedLogRegParams) { p.Features.Lexicon = "../v9" }, `field "params.features.lexicon"`},
+		{"lexicon changed", func(dir string, _ *HashedLogRegParams) {
+			path := filepath.Join(dir, "..", "v2", "lexicon.tsv")
+			data, _ := os.ReadFile(path)
+			os.WriteFile(path, append(data, []byte("\nzzzgreat\t2.0\n")...), 0o644)
+		}, `field "params.lexicon_sha256": the lexicon artifact ../v2 has changed`},
+		{"training not an object", func(_ string, p *HashedLogRegParams) { p.Training = json.RawMessage(`[1]`) }, `field "params.training"`},
+	}
+	for _, c := range cases {
+		dir, p := writeTestArtifact(t)
+		c.edit(dir, &p)
+		writeParams(t, dir, p)
+		_, err := LoadArtifact(dir)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), MetadataFile) {
+			t.Errorf("%s: err %v, want %q naming model.json", c.name, err, c.want)
+		}
+	}
+	// An unknown params field is an error, not a silently ignored setting.
+	dir, _ := writeTestArtifact(t)
+	path := filepath.Join(dir, MetadataFile)
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path, bytes.Replace(data, []byte(`"weights":`), []byte(`"wieghts": "x", "weights":`), 1), 0o644)
+	if _, err := LoadArtifact(dir); err == nil || !strings.Contains(err.Error(), "wieghts") {
+		t.Errorf("misspelt field: err %v", err)
+	}
+}
+
+func TestFeaturizerAllocatesNothing(t *testing.T) {
+	f := testFeaturizer(t, smallFeatures)
+	tokens := f.Tokenize(text500)
+	buf := make([]Feature, 0, 4096)
+	if n := testing.AllocsPerRun(100, func() { f.AppendFeatures(buf[:0], tokens) }); n != 0 {
+		t.Errorf("AppendFeatures allocates %v times per call", n)
+	}
+}
+
+// TestServingMatchesTrainingFeatures: the served probabilities equal softmax
+// of the dot product of the weights with AppendFeatures' vector, the one
+// training fits, on random weights and texts of every kind.
+func TestServingMatchesTrainingFeatures(t *testing.T) {
+	dir, _ := writeTestArtifact(t)
+	v, err := LoadArtifact(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := v.Model.(*HashedLogReg)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range m.w {
+		m.w[i] = float32(rng.NormFloat64())
+	}
+	for _, text := range append(differentialCorpus()[:400], text60, text500, "not good at all!!! @bob http://x.y 😀") {
+		tokens := m.Tokenize(text)
+		z := [3]float64{}
+		bias := m.w[len(m.w)-3:]
+		for c := range z {
+			z[c] = float64(bias[c])
+		}
+		for _, ft := range m.f.AppendFeatures(nil, tokens) {
+			for c := range z {
+				z[c] += float64(ft.Value) * float64(m.w[int(ft.Index)*3+c])
+			}
+		}
+		want, got := Softmax(z), m.Probabilities(tokens)
+		for c := range want {
+			if math.Abs(want[c]-got[c]) > 1e-9 {
+				t.Fatalf("%q: served %v, training's features give %v", text, got, want)
+			}
+		}
+	}
+}
