@@ -14,6 +14,7 @@ import (
 
 	"github.com/ml-platform/platform/internal/config"
 	"github.com/ml-platform/platform/internal/evaluate"
+	"github.com/ml-platform/platform/internal/generate"
 	"github.com/ml-platform/platform/internal/model"
 	"github.com/ml-platform/platform/internal/registry"
 )
@@ -104,7 +105,7 @@ func modelEvaluate(ctx context.Context, args []string, getenv func(string) strin
 	validation := fs.String("validation", defaultSemEval, "SemEval tweets (TSV) holding the validation split; empty to skip")
 	validationSplit := fs.String("validation-split", defaultValidationSplit, "the split of --validation to score")
 	write := fs.Bool("write", false, "record the figures in each version's model.json")
-	check := fs.Bool("check", false, "fail if a version's recorded figures differ from the measured ones")
+	check := fs.Bool("check", false, "write nothing; fail if --write would change a version's model.json (stale figures)")
 	showErrors := fs.Int("show-errors", 0, "print up to this many misclassified held-out examples per version")
 	if err := config.Parse(fs, "PLATFORMCTL", args, getenv); err != nil {
 		return err
@@ -135,6 +136,11 @@ func modelEvaluate(ctx context.Context, args []string, getenv func(string) strin
 	if valid != nil {
 		fmt.Fprintf(stdout, "validation %s split %s: %d examples, sha256 %s\n", valid.Path, *validationSplit, len(valid.Examples), valid.SHA256[:12])
 	}
+	// The generated file is each version's model.json with the measured
+	// figures; it keeps its recorded evaluated_at when the figures are the
+	// same, so --write twice changes nothing and --check means "--write
+	// would change nothing".
+	out := generate.Output{From: "the models and " + ds.Path, Regenerate: "make evaluate"}
 	var stale []error
 	for _, v := range versions {
 		res := evaluate.Run(v.Model, ds)
@@ -153,23 +159,27 @@ func modelEvaluate(ctx context.Context, args []string, getenv func(string) strin
 			measured.Validation = &s
 		}
 		path := filepath.Join(v.Dir, model.MetadataFile)
-		if *check {
-			if err := compareMetrics(path, v.Meta.Metrics, measured); err != nil {
-				stale = append(stale, err)
-			}
-		}
-		if *write {
+		err := compareMetrics(path, v.Meta.Metrics, measured)
+		if err == nil {
+			measured.EvaluatedAt = v.Meta.Metrics.EvaluatedAt
+		} else {
+			stale = append(stale, err)
 			measured.EvaluatedAt = time.Now().UTC().Truncate(time.Second)
-			meta := v.Meta
-			meta.Metrics = &measured
-			if err := model.WriteMetadata(path, meta); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "  wrote metrics to %s\n", path)
 		}
+		meta := v.Meta
+		meta.Metrics = &measured
+		data, err := model.EncodeMetadata(meta)
+		if err != nil {
+			return err
+		}
+		out.Files = append(out.Files, generate.File{Path: path, Data: data})
 	}
-	if err := errors.Join(stale...); err != nil {
-		return fmt.Errorf("%w\nrun `make evaluate` to measure and record them", err)
+	if !*check && !*write {
+		return nil
+	}
+	if err := out.Apply(*check, stdout); err != nil {
+		// Why a file is stale (which figures), then what differs in it.
+		return errors.Join(append(stale, err)...)
 	}
 	return nil
 }

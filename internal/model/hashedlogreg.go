@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/ml-platform/platform/internal/generate"
 )
 
 // KindHashedLogReg is the artifact kind of v3: multinomial logistic
@@ -193,4 +195,49 @@ func Softmax(z [3]float64) [3]float64 {
 		p[c] /= sum
 	}
 	return p
+}
+
+// BundleRuleLexicon copies the rule-lexicon artifact src into dst, the
+// directory a trained artifact keeps it in: its metadata (without metrics,
+// which do not change its analysis) and its lexicon file. The copy must
+// fingerprint as want (LoadRuleLexicon's sha256), the lexicon the model was
+// trained with.
+func BundleRuleLexicon(src, dst, want string) error {
+	meta, err := ReadMetadata(filepath.Join(src, MetadataFile))
+	if err != nil {
+		return err
+	}
+	var p ruleLexiconParams
+	if err := decodeParams(meta.Params, &p); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(src, MetadataFile), err)
+	}
+	words, err := os.ReadFile(filepath.Join(src, p.Lexicon))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	bundled := Metadata{
+		Name:         meta.Name,
+		Version:      meta.Version,
+		Kind:         meta.Kind,
+		Description:  "The " + meta.Version + " lexicon this model's dense features come from, bundled so the artifact is self-contained. " + meta.Description,
+		Created:      meta.Created,
+		TrainingDate: meta.TrainingDate,
+		RunID:        meta.RunID,
+		Params:       meta.Params,
+	}
+	if err := WriteMetadata(filepath.Join(dst, MetadataFile), bundled); err != nil {
+		return err
+	}
+	if err := generate.WriteFile(filepath.Join(dst, p.Lexicon), words); err != nil {
+		return err
+	}
+	if _, got, err := LoadRuleLexicon(dst); err != nil {
+		return err
+	} else if got != want {
+		return fmt.Errorf("the copy of %s in %s fingerprints as %s, want %s", src, dst, got, want)
+	}
+	return nil
 }

@@ -284,3 +284,32 @@ func TestServingMatchesTrainingFeatures(t *testing.T) {
 		}
 	}
 }
+
+// TestCommittedV3IsSelfContained: a registry hands a server one artifact
+// directory, so models/v3 must load alone, away from models/v2; and its
+// bundled lexicon must be models/v2's (LoadRuleLexicon's fingerprint), the
+// one source of that lexicon.
+func TestCommittedV3IsSelfContained(t *testing.T) {
+	alone := filepath.Join(t.TempDir(), "v3")
+	if err := os.CopyFS(alone, os.DirFS(filepath.Join("..", "..", "models", "v3"))); err != nil {
+		t.Fatal(err)
+	}
+	v, err := LoadArtifact(alone)
+	if err != nil {
+		t.Fatalf("models/v3 does not load on its own: %v", err)
+	}
+	if p := Predict(v.Model, "I love this phone"); p.Sentiment != Positive {
+		t.Errorf("v3 alone: %+v", p)
+	}
+	_, bundled, err := LoadRuleLexicon(filepath.Join(alone, "lexicon"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v2, err := LoadRuleLexicon(filepath.Join("..", "..", "models", "v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bundled != v2 {
+		t.Errorf("models/v3/lexicon fingerprints as %s, models/v2 as %s: retrain v3 (make train) after changing v2", bundled, v2)
+	}
+}

@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ml-platform/platform/internal/generate"
+
 	"gonum.org/v1/gonum/optimize"
 
 	"github.com/ml-platform/platform/internal/evaluate"
@@ -147,19 +149,12 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lexicon: %w", err)
 	}
-	absOut, err := filepath.Abs(cfg.Out)
-	if err != nil {
-		return nil, err
+	// The lexicon travels inside the artifact: a registry hands servers one
+	// directory, so the model cannot point at a sibling's.
+	if err := model.BundleRuleLexicon(cfg.Lexicon, filepath.Join(cfg.Out, LexiconDir), lexSHA); err != nil {
+		return nil, fmt.Errorf("lexicon: %w", err)
 	}
-	absLex, err := filepath.Abs(cfg.Lexicon)
-	if err != nil {
-		return nil, err
-	}
-	rel, err := filepath.Rel(absOut, absLex)
-	if err != nil {
-		return nil, fmt.Errorf("lexicon %s relative to %s: %w", cfg.Lexicon, cfg.Out, err)
-	}
-	cfg.Features.Lexicon = filepath.ToSlash(rel)
+	cfg.Features.Lexicon = LexiconDir
 	feat, err := model.NewFeaturizer(cfg.Features, lex)
 	if err != nil {
 		return nil, err
@@ -293,7 +288,7 @@ func writeArtifact(cfg Config, w model.Weights, lexSHA string, record Record) (*
 		return nil, err
 	}
 	weightsPath := filepath.Join(cfg.Out, WeightsFile)
-	if err := writeFileAtomic(weightsPath, buf.Bytes()); err != nil {
+	if err := generate.WriteFile(weightsPath, buf.Bytes()); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(buf.Bytes())
@@ -337,24 +332,9 @@ func writeArtifact(cfg Config, w model.Weights, lexSHA string, record Record) (*
 	return &Result{ModelJSON: modelJSON, WeightsFile: weightsPath, WeightsSHA256: weightsSHA}, nil
 }
 
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".weights-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// LexiconDir is where an artifact keeps its copy of the rule-lexicon
+// artifact whose analysis gives it dense features.
+const LexiconDir = "lexicon"
 
 func flatParams(f model.FeatureConfig, h Hyperparameters) map[string]string {
 	return map[string]string{
