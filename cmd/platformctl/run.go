@@ -34,6 +34,8 @@ var commands = []command{
 	{[]string{"bootstrap"}, "--repo URL --revision REV [--kubeconfig FILE]", "print (or apply) the root Argo CD Application for a fork", bootstrapCmd},
 	{[]string{"model", "evaluate"}, "[flags]", "score every model version on the labelled set; --write records the figures in each model.json, --check fails when the recorded figures are stale", modelEvaluate},
 	{[]string{"slo", "generate"}, "[--check]", "generate Prometheus SLO recording and burn-rate alert rules from config/slos/ with Sloth; --check fails when the committed rules are stale", sloGenerate},
+	{[]string{"abtest", "plan"}, "NAME", "the sample an experiment of config/experiments needs, always valid and fixed-horizon", abtestPlan},
+	{[]string{"abtest", "analyze"}, "--input FILE", "the verdict on counts in a JSON file: z-test, always-valid mSPRT p-value and interval, sample-ratio check, guardrails", abtestAnalyze},
 	{[]string{"dashboards", "generate"}, "[--check]", "generate the Grafana dashboards (JSON) from internal/dashboards and check every query against the exported metrics and SLO rules; --check fails when the committed dashboards are stale", dashboardsGenerate},
 }
 
