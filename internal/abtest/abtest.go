@@ -218,7 +218,7 @@ type Sequential struct {
 	Interval           // always valid: the running intersection
 	Tau2       float64 `json:"tau2"`
 	Looks      int     `json:"looks"`       // looks that carried an estimate
-	RejectedAt int     `json:"rejected_at"` // 1-based look of the first rejection; 0: none
+	RejectedAt int     `json:"rejected_at"` // the look (1-based, of all looks) of the first rejection; 0: none
 }
 
 // SRM is the sample-ratio check on the arms' feedback counts.
@@ -452,7 +452,8 @@ func (r *Result) accuracy(d Design, mix stats.Mixture, looks []Look) error {
 		return fmt.Errorf("z-test: %w", err)
 	}
 	var ests []stats.Estimate
-	for _, l := range looks {
+	var lookOf []int // ests[i] is look lookOf[i] (1-based)
+	for k, l := range looks {
 		if l.Control.Feedback == 0 || l.Treatment.Feedback == 0 {
 			continue
 		}
@@ -465,6 +466,7 @@ func (r *Result) accuracy(d Design, mix stats.Mixture, looks []Look) error {
 			return fmt.Errorf("mSPRT: %w", err)
 		}
 		ests = append(ests, e)
+		lookOf = append(lookOf, k+1)
 	}
 	if len(ests) == 0 {
 		return nil
@@ -474,7 +476,10 @@ func (r *Result) accuracy(d Design, mix stats.Mixture, looks []Look) error {
 		return fmt.Errorf("mSPRT: %w", err)
 	}
 	r.Sequential = &Sequential{Diff: run.Last.Estimate.Diff, PValue: run.PValue, Interval: interval(run.CI),
-		Tau2: mix.Tau2, Looks: run.Looks, RejectedAt: run.RejectedAt}
+		Tau2: mix.Tau2, Looks: run.Looks}
+	if run.RejectedAt > 0 {
+		r.Sequential.RejectedAt = lookOf[run.RejectedAt-1]
+	}
 	return nil
 }
 
