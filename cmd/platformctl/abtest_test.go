@@ -175,3 +175,82 @@ func TestAnalyzeInputErrors(t *testing.T) {
 		t.Error("analyze without --input: no error")
 	}
 }
+
+// gitRepo copies the repository's infrastructure and experiments into a new
+// Git repository with one commit.
+func gitRepo(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, dir := range []string{"infrastructure", filepath.Join("config", "experiments")} {
+		if err := os.CopyFS(filepath.Join(root, dir), os.DirFS(filepath.Join("..", "..", dir))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("GIT_AUTHOR_NAME", "test")
+	t.Setenv("GIT_AUTHOR_EMAIL", "test@example.com")
+	t.Setenv("GIT_COMMITTER_NAME", "test")
+	t.Setenv("GIT_COMMITTER_EMAIL", "test@example.com")
+	t.Setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"config", "commit.gpgsign", "false"}, {"add", "."}, {"commit", "-q", "-m", "the repository"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	return root
+}
+
+// TestAbtestCommands: start, promote and abort, one command each, on a Git
+// copy of the repository: each makes one commit on its own branch.
+func TestAbtestCommands(t *testing.T) {
+	root := gitRepo(t)
+	cli := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(context.Background(), append(args, "--root", root), func(string) string { return "" }, &out, io.Discard)
+		return out.String(), err
+	}
+	branch := func() string {
+		cmd := exec.Command("git", "branch", "--show-current")
+		cmd.Dir = root
+		out, _ := cmd.Output()
+		return strings.TrimSpace(string(out))
+	}
+	out, err := cli("abtest", "start", "v2-vs-v1", "staging")
+	if err != nil || !strings.Contains(out, "staging (namespace ml-inference-staging): ML_INFERENCE_TRAFFIC=v1=50,v2=50") || branch() != "abtest/v2-vs-v1/start-staging" {
+		t.Fatalf("start: %v\n%s(branch %s)", err, out, branch())
+	}
+	t.Logf("abtest start:\n%s", out)
+	// promote without a verdict source fails and says how to proceed.
+	if _, err := cli("abtest", "promote", "v2-vs-v1", "--prometheus-url", "http://127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "--winner") {
+		t.Errorf("promote with VictoriaMetrics unreachable: %v", err)
+	}
+	out, err = cli("abtest", "promote", "v2-vs-v1", "--winner", "v2")
+	if err != nil || !strings.Contains(out, "ML_INFERENCE_TRAFFIC=v2=100") || !strings.Contains(out, "platformctl model promote v2 --alias staging") || branch() != "abtest/v2-vs-v1/promote-v2" {
+		t.Fatalf("promote: %v\n%s", err, out)
+	}
+	t.Logf("abtest promote:\n%s", out)
+	out, err = cli("abtest", "abort", "v2-vs-v1", "--no-commit")
+	if err != nil || !strings.Contains(out, "ML_INFERENCE_TRAFFIC=v1=100") || !strings.Contains(out, "not committed") {
+		t.Fatalf("abort: %v\n%s", err, out)
+	}
+	// With the abort uncommitted, a committing command refuses to sweep it up.
+	if _, err := cli("abtest", "abort", "v2-vs-v1"); err == nil || !strings.Contains(err.Error(), "uncommitted changes") {
+		t.Errorf("abort over uncommitted changes: %v", err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"abtest", "start", "v2-vs-v1"}, "usage"},
+		{[]string{"abtest", "start", "nope", "dev"}, `no experiment "nope"`},
+		{[]string{"abtest", "start", "v2-vs-v1", "qa", "--no-commit"}, `unknown environment "qa"`},
+		{[]string{"abtest", "report", "v2-vs-v1", "--env", "dev"}, "runs in no environment dev"},
+		{[]string{"abtest", "report", "v2-vs-v1", "--from", "yesterday"}, "--from"},
+	} {
+		if _, err := cli(c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+}

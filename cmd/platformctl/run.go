@@ -36,6 +36,10 @@ var commands = []command{
 	{[]string{"slo", "generate"}, "[--check]", "generate Prometheus SLO recording and burn-rate alert rules from config/slos/ with Sloth; --check fails when the committed rules are stale", sloGenerate},
 	{[]string{"abtest", "plan"}, "NAME", "the sample an experiment of config/experiments needs, always valid and fixed-horizon", abtestPlan},
 	{[]string{"abtest", "analyze"}, "--input FILE", "the verdict on counts in a JSON file: z-test, always-valid mSPRT p-value and interval, sample-ratio check, guardrails", abtestAnalyze},
+	{[]string{"abtest", "start"}, "NAME ENV", "write the experiment's split into the environment's overlay (patches/traffic.yaml), as one commit on a new branch", abtestStart},
+	{[]string{"abtest", "report"}, "NAME [--prometheus-url URL] [--plot FILE]", "the verdict with its evidence, from the per-version feedback, errors and latency in VictoriaMetrics over the experiment's window", abtestReport},
+	{[]string{"abtest", "promote"}, "NAME [--winner VERSION]", "write the verdict's winner at 100% wherever the experiment runs, as one commit on a new branch", abtestPromote},
+	{[]string{"abtest", "abort"}, "NAME [--reason WHY]", "put the control back at 100% wherever the experiment runs, as one commit on a new branch", abtestAbort},
 	{[]string{"dashboards", "generate"}, "[--check]", "generate the Grafana dashboards (JSON) from internal/dashboards and check every query against the exported metrics and SLO rules; --check fails when the committed dashboards are stale", dashboardsGenerate},
 }
 
