@@ -81,12 +81,19 @@ func (r *Report) WritePNG(path string) error {
 		}
 	}
 	top.Legend.Top = true
+	// The first looks' intervals are wide; the scale is set by the effects
+	// that matter (the MDE and the estimates), and the rest is clipped.
+	span := 3 * mde
+	for _, p := range est {
+		span = math.Max(span, 1.5*math.Abs(p.Y))
+	}
+	top.Y.Min, top.Y.Max = -span, span
 
 	bottom := plot.New()
 	bottom.X.Label.Text = "minutes since the split started"
 	bottom.Y.Label.Text = "always-valid p-value"
 	bottom.Y.Scale = plot.LogScale{}
-	bottom.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	bottom.Y.Tick.Marker = plot.LogTicks{Prec: 1}
 	bottom.Y.Min, bottom.Y.Max = 1e-6, 1
 	for i := range pv {
 		pv[i].Y = math.Max(pv[i].Y, 1e-6)

@@ -51,6 +51,7 @@ import (
 
 	"github.com/ml-platform/platform/internal/abreport"
 	"github.com/ml-platform/platform/internal/abtest"
+	"github.com/ml-platform/platform/internal/dashboards"
 	"github.com/ml-platform/platform/internal/experiment"
 	"github.com/ml-platform/platform/internal/inferencetest"
 	"github.com/ml-platform/platform/internal/testtools"
@@ -225,7 +226,54 @@ func TestABExperimentLive(t *testing.T) {
 			}
 		})
 	}
+	checkDashboard(t, api, "ab-lift")
 	t.Logf("live run took %s", time.Since(began).Round(time.Millisecond))
+}
+
+// checkDashboard runs every query of the committed experiment dashboard on
+// the live data of one namespace (variables replaced as Grafana would):
+// each must evaluate without error, and the accuracy panel must show the
+// accuracies the feedback gave.
+func checkDashboard(t *testing.T, api promv1.API, ns string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "infrastructure", "base", "observability", "dashboards", "ml-inference-experiments.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dashboards.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := strings.NewReplacer("$namespace", ns, "$control", "v1", "$treatment", "v2", "$__range", "10m", "$__rate_interval", "1m")
+	n := 0
+	for _, q := range d.Queries {
+		if q.Type != "prometheus" {
+			continue
+		}
+		expr := vars.Replace(q.Expr)
+		if m := regexp.MustCompile(`^label_values\((.+), \w+\)$`).FindStringSubmatch(expr); m != nil {
+			expr = m[1]
+		}
+		v, _, _, err := api.Query(t.Context(), expr, time.Now())
+		if err != nil {
+			t.Errorf("dashboard %s: %v\n%s", q.Panel, err, expr)
+			continue
+		}
+		n++
+		if q.Panel == "Accuracy over the range" {
+			vec, _ := v.(prommodel.Vector)
+			if len(vec) != 2 {
+				t.Errorf("dashboard %q: %d series, want one per version: %v", q.Panel, len(vec), v)
+			}
+			for _, s := range vec {
+				if a := float64(s.Value); a < 0.7 || a > 0.95 {
+					t.Errorf("dashboard %q: %s accuracy %v", q.Panel, s.Metric["version"], a)
+				}
+			}
+			t.Logf("dashboard %q on %s: %v", q.Panel, ns, v)
+		}
+	}
+	t.Logf("the experiment dashboard's %d queries evaluate on %s's live data", n, ns)
 }
 
 func firstWin(h []abtest.Point) abtest.Point {
