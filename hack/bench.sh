@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: Go micro-benchmarks (model Predict, full handler vs a bare
-# handler, telemetry on vs off) and an HTTP load run (ml-inference with
+# handler, /predict with and without feedback tokens, /feedback, the feedback
+# token itself and the replay store's memory, telemetry on vs off) and an
+# HTTP load run (ml-inference with
 # telemetry on at 10% and 100% trace sampling and off, and a bare net/http
 # baseline, in the same run). Figures and their reading are in
 # docs/performance.md.
@@ -14,7 +16,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 echo "==> Go benchmarks"
-go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" ./internal/model/ ./internal/server/
+go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" ./internal/model/ ./internal/server/ ./internal/feedback/
 
 echo "==> HTTP load: ml-inference (telemetry on at 10% and 100% traces, and off) vs bare net/http baseline"
 make --no-print-directory build >/dev/null

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ml-platform/platform/internal/config"
 	"github.com/ml-platform/platform/internal/lifecycle"
+	"github.com/ml-platform/platform/internal/feedback"
 	"github.com/ml-platform/platform/internal/registry"
 	"github.com/ml-platform/platform/internal/router"
 	"github.com/ml-platform/platform/internal/server"
@@ -53,10 +54,12 @@ type options struct {
 	logFlush        time.Duration
 	logText         bool
 	showVersion     bool
+	feedbackKeyFile string
+	feedback        server.FeedbackConfig
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
-	o := &options{limits: server.DefaultLimits}
+	o := &options{limits: server.DefaultLimits, feedback: server.DefaultFeedback}
 	fs := config.NewFlagSet("ml-inference", stderr)
 	fs.StringVar(&o.addr, "addr", ":8000", "listen address")
 	fs.StringVar(&o.debugAddr, "debug-addr", "", "serve Go pprof profiles on this address, e.g. 127.0.0.1:6060 (empty: off; never expose it publicly)")
@@ -82,6 +85,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.logFlush, "log-flush-interval", 100*time.Millisecond, "buffer log lines and write them out this often (0: write each line at once)")
 	fs.BoolVar(&o.logText, "log-text", false, "include request texts in debug logs (they may be personal data)")
+	fs.StringVar(&o.feedbackKeyFile, "feedback-key-file", "", "file with the HMAC key(s) that sign feedback tokens, one per line, the first signing (every replica needs the same file); empty: feedback disabled, /feedback answers 404")
+	fs.DurationVar(&o.feedback.TokenTTL, "feedback-token-ttl", o.feedback.TokenTTL, "how long after a prediction its feedback is accepted")
+	fs.IntVar(&o.feedback.ReplayEntries, "feedback-replay-entries", o.feedback.ReplayEntries, "feedback tokens this replica remembers to refuse replays (about 24 bytes each)")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	if err := config.Parse(fs, "ML_INFERENCE", args, getenv); err != nil {
 		return nil, err
@@ -98,6 +104,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return nil, errors.New("-max-inflight must be at least 1")
 	case o.drainDelay < 0 || o.shutdownTimeout <= 0:
 		return nil, errors.New("-drain-delay must be >= 0 and -shutdown-timeout > 0")
+	case o.feedback.TokenTTL < time.Second:
+		return nil, errors.New("-feedback-token-ttl must be at least 1s")
+	case o.feedback.ReplayEntries < 1:
+		return nil, errors.New("-feedback-replay-entries must be at least 1")
 	}
 	switch o.modelSource {
 	case "dir":
@@ -139,6 +149,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	weights, err := router.ParseWeights(o.traffic)
 	if err != nil {
 		return err
+	}
+	var keys *feedback.Keys
+	if o.feedbackKeyFile != "" {
+		if keys, err = feedback.LoadKeys(o.feedbackKeyFile); err != nil {
+			return fmt.Errorf("-feedback-key-file: %w", err)
+		}
 	}
 	logOut := telemetry.NewLogWriter(stdout, o.logFlush)
 	defer logOut.Close()
@@ -206,6 +222,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Limits:       o.limits,
 		StickyHeader: o.stickyHeader,
 		LogText:      o.logText,
+		Feedback:     o.feedback,
 	}, server.Deps{
 		Models:  models,
 		Router:  rt,
@@ -214,6 +231,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Tracer:  tracing.Provider,
 		Health:  health,
 		Fault:   fault,
+
+		FeedbackKeys: keys,
 	})
 
 	// Every listener is opened before anything starts serving: a port that is
@@ -281,7 +300,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	log.Info("listening", "addr", ln.Addr().String(), "version", version, "models", models.Current().Versions(),
-		"traffic", o.traffic, "tracing_export", tracing.Exporting,
+		"traffic", o.traffic, "tracing_export", tracing.Exporting, "feedback", feedbackState(keys, o.feedback),
 		"startup_ms", float64(time.Since(started).Microseconds())/1000)
 
 	select {
@@ -302,6 +321,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	<-serveErr
 	log.Info("stopped")
 	return nil
+}
+
+// feedbackState says in the start-up log whether feedback is on (never a
+// key).
+func feedbackState(keys *feedback.Keys, cfg server.FeedbackConfig) string {
+	if keys == nil {
+		return "disabled (no -feedback-key-file)"
+	}
+	return fmt.Sprintf("enabled: %d key(s), tokens valid %s", keys.Len(), cfg.TokenTTL)
 }
 
 // faultHook is nil in every normal build. Only fault_inject.go, compiled with

@@ -245,6 +245,8 @@ func TestConfigErrors(t *testing.T) {
 	bad := t.TempDir()
 	os.MkdirAll(filepath.Join(bad, "v1"), 0o755)
 	os.WriteFile(filepath.Join(bad, "v1", "model.json"), []byte("{\n  \"name\": \"x\",\n  \"version\": 3\n}\n"), 0o644)
+	shortKey := filepath.Join(bad, "short-key")
+	os.WriteFile(shortKey, []byte("short\n"), 0o600)
 	cases := []struct {
 		args []string
 		env  map[string]string
@@ -258,6 +260,9 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--log-level", "loud"}, nil, "log level"},
 		{[]string{"--addr", "256.0.0.1:1"}, nil, "listen on -addr 256.0.0.1:1"},
 		{[]string{"--max-inflight", "0"}, nil, "-max-inflight"},
+		{[]string{"--feedback-key-file", filepath.Join(bad, "no-such-key")}, nil, "-feedback-key-file: feedback key file"},
+		{[]string{"--feedback-key-file", shortKey}, nil, "must be at least 32"},
+		{[]string{"--feedback-token-ttl", "0s"}, nil, "-feedback-token-ttl"},
 		{[]string{"--addr", "127.0.0.1:0"}, map[string]string{"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER"},
 		{[]string{"--addr", "127.0.0.1:0"}, map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"},
 	}

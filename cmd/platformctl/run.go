@@ -42,6 +42,12 @@ var commands = []command{
 	{[]string{"model", "seed"}, "--models-dir DIR [--alias ALIAS=VERSION]...", "register every artifact of a models directory (each found by digest if it already is) and set each alias that points nowhere yet; never moves an alias, so it can run on every sync", modelSeed},
 	{[]string{"model", "list"}, "[--mlflow-uri URL] [--model NAME]", "every version of the registered model with its aliases, tags and run metrics", modelList},
 	{[]string{"slo", "generate"}, "[--check]", "generate Prometheus SLO recording and burn-rate alert rules from config/slos/ with Sloth; --check fails when the committed rules are stale", sloGenerate},
+	{[]string{"abtest", "plan"}, "NAME", "the sample an experiment of config/experiments needs, always valid and fixed-horizon", abtestPlan},
+	{[]string{"abtest", "analyze"}, "--input FILE", "the verdict on counts in a JSON file: z-test, always-valid mSPRT p-value and interval, sample-ratio check, guardrails", abtestAnalyze},
+	{[]string{"abtest", "start"}, "NAME ENV", "write the experiment's split into the environment's overlay (patches/traffic.yaml), as one commit on a new branch", abtestStart},
+	{[]string{"abtest", "report"}, "NAME [--prometheus-url URL] [--plot FILE]", "the verdict with its evidence, from the per-version feedback, errors and latency in VictoriaMetrics over the experiment's window", abtestReport},
+	{[]string{"abtest", "promote"}, "NAME [--winner VERSION]", "write the verdict's winner at 100% wherever the experiment runs, as one commit on a new branch", abtestPromote},
+	{[]string{"abtest", "abort"}, "NAME [--reason WHY]", "put the control back at 100% wherever the experiment runs, as one commit on a new branch", abtestAbort},
 	{[]string{"dashboards", "generate"}, "[--check]", "generate the Grafana dashboards (JSON) from internal/dashboards and check every query against the exported metrics and SLO rules; --check fails when the committed dashboards are stale", dashboardsGenerate},
 	{[]string{"judge", "serve"}, "--prometheus-url URL [--addr :8080] [flags]", "serve the canary judge for Argo Rollouts' web metric provider: GET /v1/judge?namespace=NS&canary=HASH&stable=HASH compares the canary's 5xx rate and latency with its stable's in VictoriaMetrics", judgeServe},
 }

@@ -130,7 +130,7 @@ func TestDashboardContracts(t *testing.T) {
 		}
 		checkGrid(t, f)
 	}
-	if want := []string{"ml-inference-overview", "ml-inference-slos", "ml-inference-models"}; !slices.Equal(uids, want) {
+	if want := []string{"ml-inference-overview", "ml-inference-slos", "ml-inference-models", "ml-inference-experiments"}; !slices.Equal(uids, want) {
 		t.Fatalf("uids %v, want %v (uids are what links and provisioning use: never change them)", uids, want)
 	}
 	for _, uid := range []string{"ml-inference-overview", "ml-inference-models"} {
@@ -168,6 +168,11 @@ func TestDashboardContracts(t *testing.T) {
 	}
 	contains("ml-inference-models",
 		"sum by (version, sentiment) (increase(model_predictions_total{", "model_traffic_weight_percent{",
+		"histogram_quantile(0.95, sum by (version, le) (rate(inference_request_duration_seconds_bucket{")
+
+	contains("ml-inference-experiments",
+		`model_feedback_total{namespace=~"$namespace", version=~"$control|$treatment", routing="split", outcome="correct"}`,
+		"1.96 * sqrt(", "model_traffic_weight_percent{", "model_feedback_refused_total{",
 		"histogram_quantile(0.95, sum by (version, le) (rate(inference_request_duration_seconds_bucket{")
 
 	// The logs panel: Loki by uid, the collector's labels, and the traces

@@ -13,10 +13,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/ml-platform/platform/internal/feedback"
 	"github.com/ml-platform/platform/internal/registry"
 	"github.com/ml-platform/platform/internal/router"
 	"github.com/ml-platform/platform/internal/telemetry"
@@ -40,6 +42,11 @@ type testOptions struct {
 	modelsDir string
 	limits    Limits
 	sampleAll bool
+	// feedbackKeys enables feedback; feedback configures it (zero: the
+	// defaults); now is the server's clock (nil: time.Now).
+	feedbackKeys *feedback.Keys
+	feedback     FeedbackConfig
+	now          func() time.Time
 }
 
 // repoModels is the repository's models/ folder.
@@ -68,8 +75,10 @@ func newTestServer(t testing.TB, o testOptions) *testServer {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans), sdktrace.WithSampler(sampler))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	ts := &testServer{models: models, health: &Health{}, metrics: telemetry.NewMetrics(telemetry.BuildInfo{Version: "test", Revision: "test"}), spans: spans, logs: logs}
-	ts.deps = Deps{Models: models, Router: router.New(weights), Metrics: ts.metrics, Logger: log, Tracer: tp, Health: ts.health}
-	ts.handler = New(Config{Service: "ml-inference", Version: "test", Limits: o.limits, StickyHeader: "X-User-ID"}, ts.deps)
+	ts.deps = Deps{Models: models, Router: router.New(weights), Metrics: ts.metrics, Logger: log, Tracer: tp, Health: ts.health,
+		FeedbackKeys: o.feedbackKeys, Now: o.now}
+	ts.metrics.SetServing(models.Current().Versions(), ts.deps.Router.Split(models.Current()))
+	ts.handler = New(Config{Service: "ml-inference", Version: "test", Limits: o.limits, StickyHeader: "X-User-ID", Feedback: o.feedback}, ts.deps)
 	ts.Server = httptest.NewServer(ts.handler)
 	t.Cleanup(ts.Close)
 	return ts

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/ml-platform/platform/internal/feedback"
 	"github.com/ml-platform/platform/internal/model"
 )
 
@@ -149,7 +150,16 @@ type oipInferResponse struct {
 	ModelName    string      `json:"model_name"`
 	ModelVersion string      `json:"model_version"`
 	ID           string      `json:"id,omitempty"`
+	Parameters   *oipParams  `json:"parameters,omitempty"`
 	Outputs      []oipOutput `json:"outputs"`
+}
+
+// oipParams are the response's parameters. OIP parameter values are
+// strings, numbers or booleans, so the feedback tokens of the elements (in
+// the label tensor's row-major order) are one string, joined by commas
+// (base64url has none).
+type oipParams struct {
+	FeedbackTokens string `json:"feedback_tokens"`
 }
 
 // validate checks the request's structure; the texts are checked by texts().
@@ -248,6 +258,16 @@ func (s *server) handleOIPInfer() routedHandler {
 			labels[i], confs[i] = string(p.Sentiment), float32(p.Confidence)
 		}
 		resp := oipInferResponse{ModelName: v.Meta.Name, ModelVersion: v.Meta.Version, ID: req.ID}
+		if s.keys != nil {
+			tokens := make([]byte, 0, len(preds)*(feedback.MaxTokenLength/2))
+			for i, p := range preds {
+				if i > 0 {
+					tokens = append(tokens, ',')
+				}
+				tokens = s.appendFeedbackToken(tokens, r, rt, i, p)
+			}
+			resp.Parameters = &oipParams{FeedbackTokens: string(tokens)}
+		}
 		wanted := func(name string) bool {
 			return len(req.Outputs) == 0 || slices.ContainsFunc(req.Outputs, func(o oipRequestedOutput) bool { return o.Name == name })
 		}

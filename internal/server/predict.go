@@ -71,6 +71,9 @@ type predictResponse struct {
 	ProcessingTimeMS float64 `json:"processing_time_ms"`
 	Timestamp        string  `json:"timestamp"`
 	ModelVersion     string  `json:"model_version"`
+	// FeedbackToken identifies this prediction to POST /feedback; absent
+	// when feedback is disabled.
+	FeedbackToken string `json:"feedback_token,omitempty"`
 }
 
 type batchResponse struct {
@@ -90,7 +93,9 @@ func (s *server) handlePredict() routedHandler {
 		texts := [1]string{*req.Text}
 		var preds [1]model.Prediction
 		s.classify(r.Context(), rt.version, texts[:], preds[:])
-		encode(w, http.StatusOK, s.response(texts[0], preds[0], rt.version, start))
+		out := s.response(texts[0], preds[0], rt.version, start)
+		out.FeedbackToken = s.feedbackToken(r, rt, 0, preds[0])
+		encode(w, http.StatusOK, out)
 	}
 }
 
@@ -109,6 +114,7 @@ func (s *server) handlePredictBatch() routedHandler {
 		out := batchResponse{Predictions: make([]predictResponse, len(texts)), ModelVersion: v.Meta.Version}
 		for i := range texts {
 			out.Predictions[i] = s.response(texts[i], preds[i], v, start)
+			out.Predictions[i].FeedbackToken = s.feedbackToken(r, rt, i, preds[i])
 		}
 		out.TotalProcessingTimeMS = millis(time.Since(start))
 		encode(w, http.StatusOK, out)

@@ -19,6 +19,7 @@ func (s *server) apiRoutes() []route {
 		{"GET", "/{$}", "", "service, version and endpoints", s.handleRoot()},
 		{"POST", "/predict", "predict", "classify one text", s.inference(formatAPI, s.handlePredict())},
 		{"POST", "/predict/batch", "predict_batch", "classify 1 to 20 texts", s.inference(formatAPI, s.handlePredictBatch())},
+		{"POST", "/feedback", "", "a user's verdict (the true label) on an earlier prediction, by its feedback_token", s.handleFeedback()},
 		{"GET", "/health", "health", "liveness", s.handleHealth()},
 		{"GET", "/ready", "ready", "readiness: a model is loaded and the server is not draining", s.handleReady()},
 		{"GET", "/model/info", "model_info", "the version a request would get (honours X-Model-Version)", s.route(formatAPI, s.handleModelInfo())},

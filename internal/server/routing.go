@@ -15,6 +15,10 @@ import (
 type routed struct {
 	set     *registry.Set
 	version *registry.Loaded
+	// pinned: the client chose the version (X-Model-Version or an OIP
+	// version URL); false: the traffic split did. Feedback tokens carry it,
+	// so experiments count only the split's assignments.
+	pinned bool
 }
 
 // routedHandler is an endpoint that serves a model version chosen for it.
@@ -61,7 +65,7 @@ func (s *server) route(format errorFormat, h routedHandler) http.Handler {
 			return
 		}
 		w.Header().Set(versionHeader, v.Meta.Version)
-		h(w, r, routed{set: set, version: v})
+		h(w, r, routed{set: set, version: v, pinned: pinned != ""})
 	})
 }
 

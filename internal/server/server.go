@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ml-platform/platform/internal/feedback"
 	"github.com/ml-platform/platform/internal/registry"
 	"github.com/ml-platform/platform/internal/router"
 	"github.com/ml-platform/platform/internal/telemetry"
@@ -43,7 +44,24 @@ type Config struct {
 	// LogText adds request texts to debug logs. Off by default: texts may be
 	// personal data.
 	LogText bool
+	// Feedback configures POST /feedback when Deps.FeedbackKeys is set.
+	Feedback FeedbackConfig
 }
+
+// FeedbackConfig bounds the feedback tokens that predictions carry.
+type FeedbackConfig struct {
+	// TokenTTL is how long after a prediction its feedback is accepted.
+	TokenTTL time.Duration
+	// ClockSkew is how far in the future a token's issue time may be (the
+	// replica that verifies it may have a clock behind the one that signed).
+	ClockSkew time.Duration
+	// ReplayEntries bounds the replay store: at most this many tokens are
+	// remembered (about 24 bytes each, docs/performance.md).
+	ReplayEntries int
+}
+
+// DefaultFeedback is the documented default.
+var DefaultFeedback = FeedbackConfig{TokenTTL: time.Hour, ClockSkew: time.Minute, ReplayEntries: 200_000}
 
 // Health is the server's lifecycle state, shared with main: draining starts
 // when SIGTERM arrives and turns /ready to 503 at once.
@@ -66,6 +84,10 @@ type Deps struct {
 	Tracer  trace.TracerProvider
 	Health  *Health
 	Now     func() time.Time // nil: time.Now
+	// FeedbackKeys sign the feedback token of every prediction and verify
+	// POST /feedback. nil disables feedback: predictions carry no token and
+	// /feedback answers 404 feedback_disabled.
+	FeedbackKeys *feedback.Keys
 	// Fault, when set, is asked once per inference request whether to fail
 	// it with a 500. Only test builds set it (cmd/ml-inference built with
 	// -tags faultinject, internal/fault); nil leaves the handlers untouched.
@@ -83,6 +105,8 @@ type server struct {
 	health     *Health
 	now        func() time.Time
 	fault      func() bool
+	keys       *feedback.Keys  // nil: feedback disabled
+	replays    *feedback.Dedup // with keys
 	inFlight   atomic.Int64
 	endpoints  []endpointEntry   // GET / "routes", filled in by routes()
 	named      map[string]string // GET / "endpoints": the demo's name -> path map
@@ -108,12 +132,19 @@ func newServer(cfg Config, deps Deps) *server {
 		health:     deps.Health,
 		now:        deps.Now,
 		fault:      deps.Fault,
+		keys:       deps.FeedbackKeys,
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.cfg.Limits == (Limits{}) {
 		s.cfg.Limits = DefaultLimits
+	}
+	if s.cfg.Feedback == (FeedbackConfig{}) {
+		s.cfg.Feedback = DefaultFeedback
+	}
+	if s.keys != nil {
+		s.replays = feedback.NewDedup(s.cfg.Feedback.TokenTTL, s.cfg.Feedback.ReplayEntries)
 	}
 	return s
 }

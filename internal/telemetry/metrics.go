@@ -25,15 +25,17 @@ var ModelBuckets = []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Requests      *prometheus.CounterVec   // inference_requests_total{endpoint,status,version}
-	Duration      *prometheus.HistogramVec // inference_request_duration_seconds{endpoint,version}
-	ModelDuration *prometheus.HistogramVec // model_inference_duration_seconds{version}
-	Active        prometheus.Gauge         // inference_active_requests
-	Predictions   *prometheus.CounterVec   // model_predictions_total{version,sentiment}
-	Shed          prometheus.Counter       // inference_requests_shed_total
-	ModelsLoaded  prometheus.Gauge         // model_versions_loaded
-	Reloads       *prometheus.CounterVec   // model_reloads_total{result}
-	TrafficWeight *prometheus.GaugeVec     // model_traffic_weight_percent{version}
+	Requests        *prometheus.CounterVec   // inference_requests_total{endpoint,status,version}
+	Duration        *prometheus.HistogramVec // inference_request_duration_seconds{endpoint,version}
+	ModelDuration   *prometheus.HistogramVec // model_inference_duration_seconds{version}
+	Active          prometheus.Gauge         // inference_active_requests
+	Predictions     *prometheus.CounterVec   // model_predictions_total{version,sentiment}
+	Shed            prometheus.Counter       // inference_requests_shed_total
+	ModelsLoaded    prometheus.Gauge         // model_versions_loaded
+	Reloads         *prometheus.CounterVec   // model_reloads_total{result}
+	TrafficWeight   *prometheus.GaugeVec     // model_traffic_weight_percent{version}
+	Feedback        *prometheus.CounterVec   // model_feedback_total{version,outcome,routing}
+	FeedbackRefused *prometheus.CounterVec   // model_feedback_refused_total{reason}
 
 	instruments []Instrument // what NewMetrics registered, for Instruments
 
@@ -92,6 +94,12 @@ func NewMetrics(build BuildInfo) *Metrics {
 	m.Reloads = m.counterVec("model_reloads_total", "Model refreshes by result: success (a reload swapped the set), error (a reload or a poll of the source failed; what failed keeps its previous version).", "result")
 	m.TrafficWeight = m.gaugeVec("model_traffic_weight_percent",
 		"Share of unpinned traffic routed to each loaded model version.", "version")
+	m.Feedback = m.counterVec("model_feedback_total",
+		"User feedback on predictions (POST /feedback), by the version that predicted, whether the prediction was correct, and whether the traffic split chose that version (routing=\"split\") or the client pinned it (\"pinned\"). A/B experiments read routing=\"split\" only.",
+		"version", "outcome", "routing")
+	m.FeedbackRefused = m.counterVec("model_feedback_refused_total",
+		"Feedback not counted, by reason: invalid_token, bad_signature, expired, not_yet_valid, replay, store_full.",
+		"reason")
 	m.gauge("ml_inference_build_info", "Always 1; labels describe the running build.", prometheus.Labels{
 		"version":   build.Version,
 		"revision":  build.Revision,
@@ -152,7 +160,24 @@ func (m *Metrics) SetServing(versions []string, split map[string]float64) {
 	m.versions = append([]string(nil), versions...)
 	m.mu.Unlock()
 	m.initErrorSeries()
+	for _, v := range versions {
+		for _, o := range FeedbackOutcomes {
+			for _, r := range FeedbackRoutings {
+				m.Feedback.WithLabelValues(v, o, r)
+			}
+		}
+	}
 }
+
+// FeedbackOutcomes and FeedbackRoutings are model_feedback_total's outcome
+// and routing values. SetServing creates every combination at 0 for each
+// loaded version, so an experiment's counts start from a known 0 (see
+// InitErrorSeries for why a series should not first appear with its first
+// event).
+var (
+	FeedbackOutcomes = []string{"correct", "incorrect"}
+	FeedbackRoutings = []string{"split", "pinned"}
+)
 
 // ErrorStatuses are the server errors ml-inference answers inference
 // requests with: 500 (a failure) and 503 (shed, or no model loaded).

@@ -18,6 +18,8 @@ func TestInstrumentsMatchTheRegistry(t *testing.T) {
 	m.Predictions.WithLabelValues("v1", "positive").Inc()
 	m.Reloads.WithLabelValues("success").Inc()
 	m.TrafficWeight.WithLabelValues("v1").Set(100)
+	m.Feedback.WithLabelValues("v1", "correct", "split").Inc()
+	m.FeedbackRefused.WithLabelValues("replay").Inc()
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
