@@ -18,6 +18,11 @@ fi
 echo "==> Go benchmarks"
 go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" ./internal/model/ ./internal/server/ ./internal/feedback/
 
+echo "==> start to ready with v1, v2 and v3: from the models directory, and from the MLflow cache with MLflow down"
+MLFLOW_VENV="$(hack/venv.sh mlflow)" # a real MLflow fills the cache first
+export MLFLOW_VENV
+go test -run '^$' -bench 'BenchmarkStartToReady' -benchtime "${START_RUNS:-10}x" ./cmd/ml-inference/ | grep -E '^Benchmark|^ok'
+
 echo "==> HTTP load: ml-inference (telemetry on at 10% and 100% traces, and off) vs bare net/http baseline"
 make --no-print-directory build >/dev/null
 go build -o bin/loadbench ./test/loadbench
