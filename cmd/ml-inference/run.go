@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/ml-platform/platform/internal/config"
-	"github.com/ml-platform/platform/internal/lifecycle"
 	"github.com/ml-platform/platform/internal/feedback"
+	"github.com/ml-platform/platform/internal/lifecycle"
 	"github.com/ml-platform/platform/internal/registry"
 	"github.com/ml-platform/platform/internal/router"
 	"github.com/ml-platform/platform/internal/server"
