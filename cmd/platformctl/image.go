@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/ml-platform/platform/internal/config"
+	"github.com/ml-platform/platform/internal/gitops"
 	"github.com/ml-platform/platform/internal/image"
 )
 
@@ -104,4 +105,55 @@ func imageSize(img v1.Image) (int64, error) {
 		n += l.Size
 	}
 	return n, nil
+}
+
+// imageName is the image this repository publishes (platform.yaml images).
+const imageName = "ghcr.io/ml-platform/ml-inference"
+
+// imageTag prints the tag an environment deploys.
+func imageTag(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := config.NewFlagSet("platformctl image tag", stderr)
+	root := fs.String("root", ".", "repository root")
+	env := fs.String("env", "dev", "environment (infrastructure/platform.yaml)")
+	if err := config.Parse(fs, "PLATFORMCTL", args, getenv); err != nil {
+		return err
+	}
+	repo, err := gitops.Load(*root)
+	if err != nil {
+		return err
+	}
+	e, err := repo.Environment(*env)
+	if err != nil {
+		return err
+	}
+	tag, err := gitops.ImageTag(e.Path, imageName)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tag)
+	return nil
+}
+
+// imageSetTag sets the tag an environment deploys (the change a deploy or
+// promotion pull request makes).
+func imageSetTag(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := config.NewFlagSet("platformctl image set-tag", stderr)
+	root := fs.String("root", ".", "repository root")
+	env := fs.String("env", "", "environment (infrastructure/platform.yaml)")
+	tag := fs.String("tag", "", "the tag, e.g. sha-0123456789ab")
+	if err := config.Parse(fs, "PLATFORMCTL", args, getenv); err != nil {
+		return err
+	}
+	if *env == "" || *tag == "" {
+		return fmt.Errorf("--env and --tag are required")
+	}
+	repo, err := gitops.Load(*root)
+	if err != nil {
+		return err
+	}
+	e, err := repo.Environment(*env)
+	if err != nil {
+		return err
+	}
+	return gitops.SetImageTag(e.Path, imageName, *tag)
 }

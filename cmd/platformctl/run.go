@@ -33,6 +33,8 @@ var commands = []command{
 	{[]string{"diff"}, "ENV1 ENV2", "what differs between two environments, object by object", diffCmd},
 	{[]string{"bootstrap"}, "--repo URL --revision REV [--kubeconfig FILE]", "print (or apply) the root Argo CD Application for a fork", bootstrapCmd},
 	{[]string{"image", "build"}, "[--platforms P,...] [--tag REF] [--out DIR]", "build the container image without a container runtime: ml-inference and platformctl on scratch, an OCI index (linux/amd64, linux/arm64) as an OCI layout, and a tarball kind can load", imageBuild},
+	{[]string{"image", "tag"}, "--env ENV", "print the ml-inference tag an environment deploys", imageTag},
+	{[]string{"image", "set-tag"}, "--env ENV --tag TAG", "set the ml-inference tag an environment deploys (what deploy and promotion pull requests change)", imageSetTag},
 	{[]string{"model", "evaluate"}, "[flags]", "score every model version on the labelled set; --write records the figures in each model.json, --check fails when the recorded figures are stale", modelEvaluate},
 	{[]string{"slo", "generate"}, "[--check]", "generate Prometheus SLO recording and burn-rate alert rules from config/slos/ with Sloth; --check fails when the committed rules are stale", sloGenerate},
 	{[]string{"dashboards", "generate"}, "[--check]", "generate the Grafana dashboards (JSON) from internal/dashboards and check every query against the exported metrics and SLO rules; --check fails when the committed dashboards are stale", dashboardsGenerate},

@@ -66,6 +66,8 @@ type Renderer struct {
 	cache map[string]rendered
 	// Builds counts the kustomize builds actually run.
 	Builds int
+	// Upstreams resolves remote bases (Repository.ResolveUpstreams).
+	Upstreams map[string]string
 }
 
 type rendered struct {
@@ -87,7 +89,7 @@ func (r *Renderer) Build(dir string) ([]render.Object, error) {
 	if r.cache == nil {
 		r.cache = map[string]rendered{}
 	}
-	objs, err := render.Build(dir)
+	objs, err := render.BuildWith(dir, r.Upstreams)
 	r.cache[key] = rendered{objs, err}
 	r.Builds++
 	return objs, err

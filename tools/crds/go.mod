@@ -21,4 +21,7 @@ require (
 	github.com/argoproj/argo-rollouts v1.10.1 // crds: manifests/crds
 	github.com/external-secrets/external-secrets v0.16.2 // crds: config/crds/bases
 	github.com/kyverno/kyverno v1.19.1 // crds: config/crds/policies.kyverno.io
+	// Kustomize bases only (platform.yaml upstreams): metrics-server's
+	// manifests/base; Argo CD's manifests/cluster-install is in the module above.
+	sigs.k8s.io/metrics-server v0.8.0
 )
