@@ -40,4 +40,4 @@ start=$(date +%s)
 SYFT_CHECK_FOR_APP_UPDATE=false "$syft" scan "oci-dir:bin/image/oci" --platform "linux/amd64" \
   --source-name ml-inference --source-version "$version" \
   -o "spdx-json=bin/image/sbom.spdx.json" -q
-echo "sbom bin/image/sbom.spdx.json ($(($(date +%s) - start))s, $(grep -c '"SPDXID"' bin/image/sbom.spdx.json) SPDX elements)"
+echo "sbom bin/image/sbom.spdx.json ($(($(date +%s) - start))s, $(grep -o '"SPDXID"' bin/image/sbom.spdx.json | wc -l) SPDX elements)"
