@@ -26,7 +26,7 @@ func imageBuild(ctx context.Context, args []string, getenv func(string) string, 
 	root := fs.String("root", ".", "repository root (the Go module)")
 	out := fs.String("out", filepath.Join("bin", "image"), "output directory: oci/ (OCI layout) and image.tar")
 	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "comma-separated platforms of the index")
-	tag := fs.String("tag", "ghcr.io/ml-platform/ml-inference:dev", "image reference of the tarball (what kind loads and pods name)")
+	tag := fs.String("tag", "ghcr.io/ml-platform/ml-inference:dev", "image references of the tarball, comma-separated (what kind loads and pods name)")
 	tarPlatform := fs.String("tarball-platform", "linux/"+runtime.GOARCH, "platform written to image.tar")
 	version := fs.String("version", "dev", "version stamped into the binaries and the OCI labels")
 	revision := fs.String("revision", "unknown", "Git commit, for the binaries and org.opencontainers.image.revision")
@@ -87,7 +87,7 @@ func imageBuild(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("--tarball-platform %s is not one of --platforms %s", *tarPlatform, *platforms)
 	}
 	tarFile := filepath.Join(*out, "image.tar")
-	if err := image.WriteTarball(tarFile, *tag, img); err != nil {
+	if err := image.WriteTarball(tarFile, strings.Split(*tag, ","), img); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "tarball %s (%s, %s) in %.1fs\n", tarFile, *tag, *tarPlatform, time.Since(start).Seconds())

@@ -31,7 +31,8 @@ type command struct {
 var commands = []command{
 	{[]string{"verify"}, "[flags]", "render every Kustomize entry point, run the checks in order (Kyverno policies, Pod Security, AppProjects, network matrix, ...), and validate every object on a real kube-apiserver", verifyCmd},
 	{[]string{"diff"}, "ENV1 ENV2", "what differs between two environments, object by object", diffCmd},
-	{[]string{"bootstrap"}, "--repo URL --revision REV [--kubeconfig FILE]", "print (or apply) the root Argo CD Application for a fork", bootstrapCmd},
+	{[]string{"bootstrap"}, "--repo URL --revision REV [--path DIR] [--kubeconfig FILE [--install-argocd] [--secrets] [--repo-token-file F]]", "print (or apply) the root Argo CD Application for a fork; with --kubeconfig also install Argo CD, generate the local secret store and store a private fork's token first", bootstrapCmd},
+	{[]string{"render"}, "DIR", "print a kustomization as Argo CD renders it, remote bases resolved from the pinned Go modules (platform.yaml upstreams)", renderCmd},
 	{[]string{"image", "build"}, "[--platforms P,...] [--tag REF] [--out DIR]", "build the container image without a container runtime: ml-inference and platformctl on scratch, an OCI index (linux/amd64, linux/arm64) as an OCI layout, and a tarball kind can load", imageBuild},
 	{[]string{"image", "tag"}, "--env ENV", "print the ml-inference tag an environment deploys", imageTag},
 	{[]string{"image", "set-tag"}, "--env ENV --tag TAG", "set the ml-inference tag an environment deploys (what deploy and promotion pull requests change)", imageSetTag},

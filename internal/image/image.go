@@ -328,14 +328,21 @@ func WriteLayout(dir string, idx v1.ImageIndex) error {
 	return nil
 }
 
-// WriteTarball writes one platform's image as a tarball tagged ref, the
-// format `kind load image-archive` and `docker load` take.
-func WriteTarball(file, ref string, img v1.Image) error {
-	tag, err := name.NewTag(ref)
-	if err != nil {
-		return fmt.Errorf("image reference %q: %w", ref, err)
+// WriteTarball writes one platform's image as a tarball tagged with every
+// ref, the format `kind load image-archive` and `docker load` take.
+func WriteTarball(file string, refs []string, img v1.Image) error {
+	tags := map[name.Tag]v1.Image{}
+	for _, ref := range refs {
+		tag, err := name.NewTag(ref)
+		if err != nil {
+			return fmt.Errorf("image reference %q: %w", ref, err)
+		}
+		tags[tag] = img
 	}
-	if err := tarball.WriteToFile(file, tag, img); err != nil {
+	if len(tags) == 0 {
+		return fmt.Errorf("write %s: no image reference", file)
+	}
+	if err := tarball.MultiWriteToFile(file, tags); err != nil {
 		return fmt.Errorf("write %s: %w", file, err)
 	}
 	return nil
