@@ -58,6 +58,23 @@ type chart struct {
 	// Application's targetRevision, unless the source tag lags the published
 	// chart (External Secrets bumps the chart version after tagging).
 	version string
+	// template: the source holds values.tmpl.yaml, which the project's
+	// release fills in (Envoy Gateway: the image, and the chart version in
+	// Chart.yaml, v0.0.0-latest in the source); these are its substitutions,
+	// and the chart version becomes the Application's targetRevision.
+	template map[string]string
+	// runtimePods are pods the chart's controller creates at run time (no
+	// render shows them), by their labels, and the module file and line
+	// that set those labels: the NetworkPolicies and flows may name them,
+	// and the test checks the source still says so.
+	runtimePods []runtimePod
+}
+
+type runtimePod struct {
+	name   string
+	labels labels.Set
+	source string   // file in the module
+	says   []string // lines the file must contain
 }
 
 var charts = []chart{
@@ -71,6 +88,23 @@ var charts = []chart{
 		app: "external-secrets", module: "github.com/external-secrets/external-secrets", dir: "deploy/charts/external-secrets",
 		dropDeps: []string{"bitwarden-sdk-server"},
 		version:  "0.16.1",
+	},
+	{
+		app: "envoy-gateway", module: "github.com/envoyproxy/gateway", dir: "charts/gateway-helm",
+		version: "v0.0.0-latest",
+		template: map[string]string{
+			"${GatewayImage}":           "docker.io/envoyproxy/gateway:v1.9.1",
+			"${GatewayImagePullPolicy}": "IfNotPresent",
+		},
+		runtimePods: []runtimePod{{
+			name: "the Envoy proxy of Gateway envoy-gateway-system/platform",
+			labels: labels.Set{
+				"app.kubernetes.io/name": "envoy", "app.kubernetes.io/component": "proxy", "app.kubernetes.io/managed-by": "envoy-gateway",
+				"gateway.envoyproxy.io/owning-gateway-name": "platform", "gateway.envoyproxy.io/owning-gateway-namespace": "envoy-gateway-system",
+			},
+			source: "internal/infrastructure/kubernetes/proxy/resource.go",
+			says:   []string{`"app.kubernetes.io/name":       "envoy"`, `"app.kubernetes.io/component":  "proxy"`},
+		}},
 	},
 }
 
@@ -148,12 +182,33 @@ func copyChart(t *testing.T, dir string, drop []string) (string, map[string]any)
 	return dst, meta
 }
 
+// fillTemplate writes values.yaml from values.tmpl.yaml and sets the
+// chart's version, as the chart's release process does.
+func fillTemplate(t *testing.T, dir string, subst map[string]string, version string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "values.tmpl.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	for k, v := range subst {
+		text = strings.ReplaceAll(text, k, v)
+	}
+	if strings.Contains(text, "${") {
+		t.Fatalf("values.tmpl.yaml still has a placeholder after substitution")
+	}
+	os.WriteFile(filepath.Join(dir, "values.yaml"), []byte(text), 0o644)
+}
+
 // renderChart runs helm template for c and returns the objects, with the
 // release namespace set on the namespaced ones Helm leaves without one.
 func renderChart(t *testing.T, helm string, c chart) (namespace string, objs []render.Object) {
 	t.Helper()
 	revision, release, namespace, values := application(t, c.app)
 	dir, meta := copyChart(t, filepath.Join(moduleDir(t, c.module), c.dir), c.dropDeps)
+	if c.template != nil {
+		fillTemplate(t, dir, c.template, revision)
+	}
 	want := c.version
 	if want == "" {
 		want = revision
@@ -244,6 +299,35 @@ func TestChartPods(t *testing.T) {
 			workloads := pods(objs)
 			if len(workloads) == 0 {
 				t.Fatalf("%s renders no workload", ch.app)
+			}
+
+			// Long-running pods run at the platform's priority, above every
+			// environment's workloads; CRDs are never pruned.
+			for _, o := range objs {
+				switch o.GetKind() {
+				case "Deployment", "StatefulSet", "DaemonSet":
+					if pc, _, _ := unstructured.NestedString(o.Object, "spec", "template", "spec", "priorityClassName"); pc != c.PlatformPriorityClass {
+						t.Errorf("%s: priorityClassName %q, want %s", o.Ref(), pc, c.PlatformPriorityClass)
+					}
+				case "CustomResourceDefinition":
+					if !strings.Contains(o.GetAnnotations()["argocd.argoproj.io/sync-options"], "Prune=false") {
+						t.Errorf("%s: no argocd.argoproj.io/sync-options Prune=false: pruning it would delete every object of its kind", o.Ref())
+					}
+				}
+			}
+
+			// Pods the controller creates, as its source labels them.
+			for _, rp := range ch.runtimePods {
+				src, err := os.ReadFile(filepath.Join(moduleDir(t, ch.module), rp.source))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, line := range rp.says {
+					if !strings.Contains(string(src), line) {
+						t.Errorf("%s: %s no longer says %s: the labels of %s changed", ch.module, rp.source, line, rp.name)
+					}
+				}
+				workloads["runtime: "+rp.name] = rp.labels
 			}
 
 			// Pod Security "restricted", as the namespace enforces it.
