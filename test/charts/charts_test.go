@@ -14,7 +14,6 @@
 //     the connectivity matrix into or out of those namespaces names labels a
 //     chart pod carries: the allow-lists are not written for pods that do
 //     not exist.
-//
 package charts
 
 import (
