@@ -158,7 +158,7 @@ tool_spec() {
     pin=sigs.k8s.io/kind
     pkg=sigs.k8s.io/kind
     bin=kind
-    eta="~1 min on 2 cores"
+    eta="~2 min on 2 cores"
     ;;
   syft)
     mod_dir=tools/syft
