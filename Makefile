@@ -8,7 +8,7 @@ REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 GO       ?= go
 
-.PHONY: run build test verify diff slo dashboards diagrams tools evaluate train bench bench-verify fuzz lint mlflow image clean help
+.PHONY: run build test verify diff slo dashboards diagrams tools evaluate train bench bench-verify fuzz lint mlflow image cluster cluster-down clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -62,8 +62,14 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 mlflow: ## MLflow 3.17.2 (tracking, registry, artifacts) on localhost:5000, data in .mlflow/; Ctrl-C stops it
 	hack/mlflow.sh
 
-image: ## build the container image (needs a Docker engine)
-	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t ml-inference:$(VERSION) .
+image: ## build the image without Docker: OCI layout bin/image/oci (amd64+arm64), bin/image/image.tar for kind, SBOM
+	hack/image.sh
+
+cluster: ## a local kind cluster running the whole platform from this checkout's image (needs Docker)
+	hack/cluster.sh up
+
+cluster-down: ## delete the local kind cluster
+	hack/cluster.sh down
 
 clean: ## remove build output
 	rm -rf bin/

@@ -16,7 +16,7 @@ if ! command -v python3 >/dev/null; then
   exit 1
 fi
 
-echo "==> tools: kube-apiserver and etcd for envtest, kube-controller-manager, kube-scheduler, kwok and Argo Rollouts (controller, kubectl plugin) for the simulated cluster, Kyverno, gitleaks, promtool, VictoriaMetrics (server, vmalert, vmagent), amtool, Helm, the OpenTelemetry Collector (cached after the first build)"
+echo "==> tools: kube-apiserver and etcd for envtest, kube-controller-manager, kube-scheduler, kwok and Argo Rollouts (controller, kubectl plugin) for the simulated cluster, Kyverno, gitleaks, promtool, VictoriaMetrics (server, vmalert, vmagent), amtool, Helm, the OpenTelemetry Collector, actionlint (cached after the first build)"
 KUBEBUILDER_ASSETS="$(hack/tools.sh kubebuilder-assets)"
 PLATFORMCTL_CRD_DIRS="$(hack/tools.sh crds | paste -sd: -)"
 KYVERNO_BIN="$(hack/tools.sh path kyverno)"
@@ -28,7 +28,8 @@ export VICTORIA_METRICS_BIN
 VMAGENT_BIN="$(hack/tools.sh path vmagent)"  # test/observability: the stack's configuration
 AMTOOL_BIN="$(hack/tools.sh path amtool)"
 HELM_BIN="$(hack/tools.sh path helm)"        # test/charts: the upstream charts' pods
-export VMAGENT_BIN AMTOOL_BIN HELM_BIN
+ACTIONLINT_BIN="$(hack/tools.sh path actionlint)" # test/workflows: the GitHub Actions workflows
+export VMAGENT_BIN AMTOOL_BIN HELM_BIN ACTIONLINT_BIN
 export KUBEBUILDER_ASSETS PLATFORMCTL_CRD_DIRS KYVERNO_BIN GITLEAKS_BIN PROMTOOL_BIN VMALERT_BIN
 OTELCOL_BIN="$(hack/tools.sh path otelcol)" # not `export X="$(...)"`: that would hide a failed build
 export OTELCOL_BIN

@@ -30,6 +30,9 @@
 # (tools/helm: renders the pinned upstream charts for test/charts), otelcol
 # (tools/otelcol: an OpenTelemetry Collector with the OTLP receiver, the file
 # exporter and the gateway's components, binary otelcol-platform).
+# actionlint (tools/actionlint: the GitHub Actions workflow linter), kind
+# (tools/kind: local clusters for `make cluster`; needs Docker only to run),
+# syft (tools/syft: the SBOM of the image hack/image.sh builds).
 #
 # The version of each tool is read from its module's go.mod, the one place
 # that pins it. Binaries are cached outside the work tree, so a fresh clone
@@ -143,6 +146,27 @@ tool_spec() {
     bin=otelcol-platform
     eta="~2 min on 2 cores"
     ;;
+  actionlint)
+    mod_dir=tools/actionlint
+    pin=github.com/rhysd/actionlint
+    pkg=github.com/rhysd/actionlint/cmd/actionlint
+    bin=actionlint
+    eta="~1 min on 2 cores"
+    ;;
+  kind)
+    mod_dir=tools/kind
+    pin=sigs.k8s.io/kind
+    pkg=sigs.k8s.io/kind
+    bin=kind
+    eta="~2 min on 2 cores"
+    ;;
+  syft)
+    mod_dir=tools/syft
+    pin=github.com/anchore/syft
+    pkg=github.com/anchore/syft/cmd/syft
+    bin=syft
+    eta="~8 min on 2 cores"
+    ;;
   *) die "unknown tool '$1' (known: $(list | paste -sd' ' -); or kubebuilder-assets, crds, kwok-stages, path TOOL, list)" ;;
   esac
   version="$(gomod_version "$repo/$mod_dir/go.mod" "$pin")"
@@ -187,6 +211,16 @@ tool_spec() {
     ldflags+=" -X github.com/argoproj/argo-rollouts/utils/version.gitTag=$version"
     ldflags+=" -X github.com/argoproj/argo-rollouts/utils/version.gitTreeState=clean"
   fi
+  if [[ "$1" == actionlint ]]; then
+    # What upstream's release build (GoReleaser) stamps: `actionlint -version`.
+    ldflags+=" -X github.com/rhysd/actionlint.version=${version#v}"
+  fi
+  if [[ "$1" == syft ]]; then
+    # What upstream's release build stamps: `syft version` and the SBOM's
+    # creator field name the release.
+    ldflags+=" -X main.version=${version#v}"
+  fi
+  # kind needs no stamp: its release version is a constant in its source.
   # kwok needs no stamp: its release version is a constant in its source.
   if [[ "$1" == otelcol ]]; then
     # So `otelcol-platform --version` names the pinned collector release.
@@ -341,7 +375,7 @@ module_dirs() {
 list() {
   printf '%s\n' kube-apiserver kube-controller-manager kube-scheduler etcd kwok \
     rollouts-controller kubectl-argo-rollouts kyverno gitleaks promtool \
-    victoria-metrics vmalert vmagent amtool helm otelcol
+    victoria-metrics vmalert vmagent amtool helm otelcol actionlint kind syft
 }
 
 [[ $# -gt 0 ]] || die "usage: hack/tools.sh TOOL... | path TOOL | kubebuilder-assets | crds | kwok-stages | list"

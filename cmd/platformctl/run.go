@@ -32,7 +32,11 @@ type command struct {
 var commands = []command{
 	{[]string{"verify"}, "[flags]", "render every Kustomize entry point, run the checks in order (Kyverno policies, Pod Security, AppProjects, network matrix, ...), and validate every object on a real kube-apiserver", verifyCmd},
 	{[]string{"diff"}, "ENV1 ENV2", "what differs between two environments, object by object", diffCmd},
-	{[]string{"bootstrap"}, "--repo URL --revision REV [--kubeconfig FILE]", "print (or apply) the root Argo CD Application for a fork", bootstrapCmd},
+	{[]string{"bootstrap"}, "--repo URL --revision REV [--path DIR] [--kubeconfig FILE [--install-argocd] [--secrets] [--repo-token-file F]]", "print (or apply) the root Argo CD Application for a fork; with --kubeconfig also install Argo CD, generate the local secret store and store a private fork's token first", bootstrapCmd},
+	{[]string{"render"}, "DIR", "print a kustomization as Argo CD renders it, remote bases resolved from the pinned Go modules (platform.yaml upstreams)", renderCmd},
+	{[]string{"image", "build"}, "[--platforms P,...] [--tag REF] [--out DIR]", "build the container image without a container runtime: ml-inference and platformctl on scratch, an OCI index (linux/amd64, linux/arm64) as an OCI layout, and a tarball kind can load", imageBuild},
+	{[]string{"image", "tag"}, "--env ENV", "print the ml-inference tag an environment deploys", imageTag},
+	{[]string{"image", "set-tag"}, "--env ENV --tag TAG", "set the ml-inference tag an environment deploys (what deploy and promotion pull requests change)", imageSetTag},
 	{[]string{"model", "evaluate"}, "[flags]", "score every model version on the held-out set and the SemEval validation split; --write records the figures in each model.json, --check fails when they are stale", modelEvaluate},
 	{[]string{"model", "train"}, "[flags]", "train the v3 model (hashed-logreg) from the SemEval tweets and the dev set; writes models/v3 and prints its metrics; --check retrains from the recorded configuration and compares", modelTrain},
 	{[]string{"model", "register"}, "--from-dir DIR [--run-id ID] [--mlflow-uri URL] [--model NAME]", "register an artifact directory in MLflow: a run with its params, metrics and files (unless --run-id names one), then a model version tagged with the artifact's digest; a digest already registered is reported, not registered twice", modelRegister},

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,7 +79,13 @@ func TestAdmissionEnforcesPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cluster, err := testcluster.Start(testcluster.Options{})
+	// The environments render custom resources too (each one's HTTPRoute):
+	// the API server gets the pinned CRDs, as verify's does.
+	crdDirs := filepath.SplitList(os.Getenv("PLATFORMCTL_CRD_DIRS"))
+	if len(crdDirs) == 0 {
+		t.Fatal("PLATFORMCTL_CRD_DIRS is not set: run `make test`, or export PLATFORMCTL_CRD_DIRS=$(hack/tools.sh crds | paste -sd: -)")
+	}
+	cluster, err := testcluster.Start(testcluster.Options{CRDDirs: crdDirs})
 	if err != nil {
 		t.Fatal(err)
 	}

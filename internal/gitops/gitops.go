@@ -53,6 +53,27 @@ type Repository struct {
 	// NetworkMatrix is the connectivity matrix checked against the rendered
 	// NetworkPolicies; "" skips the check.
 	NetworkMatrix string `json:"networkMatrix,omitempty"`
+	// Upstreams are the remote Kustomize bases this repository's
+	// kustomizations name (Argo CD's and metrics-server's own manifests),
+	// each resolved offline to a Go module pinned in tools/crds/go.mod at the
+	// same revision, so verify renders exactly what Argo CD will fetch.
+	Upstreams []Upstream `json:"upstreams,omitempty"`
+	// Bootstrap is the kustomization installed by hand before Argo CD
+	// exists (Argo CD itself, then managed by the argocd Application): the
+	// CRDs it renders exist before the root's first sync.
+	Bootstrap string `json:"bootstrap,omitempty"`
+	// Secrets are the secret store's entries on a local cluster, which
+	// `platformctl bootstrap --secrets` generates: every remote key an
+	// ExternalSecret reads must be one of them.
+	Secrets []StoreSecret `json:"secrets,omitempty"`
+	// RuntimeSecrets are Secrets a controller creates at run time (not
+	// rendered anywhere), which pods may read.
+	RuntimeSecrets []RuntimeSecret `json:"runtimeSecrets,omitempty"`
+	// PlatformPriorityClass is the PriorityClass of the platform's own
+	// components; no environment's PriorityClass may reach its value.
+	PlatformPriorityClass string `json:"platformPriorityClass,omitempty"`
+	// Images are the images this repository's release pipeline publishes.
+	Images []PublishedImage `json:"images,omitempty"`
 	// PodSecurityExceptions are the namespaces allowed below the Pod Security
 	// Standard "restricted", each with its level and reason.
 	PodSecurityExceptions []PodSecurityException `json:"podSecurityExceptions,omitempty"`
@@ -75,6 +96,45 @@ type PodSecurityException struct {
 	Namespace string `json:"namespace"`
 	Level     string `json:"level"` // baseline or privileged
 	Reason    string `json:"reason"`
+}
+
+// Upstream is one remote Kustomize base and the pinned Go module that holds
+// the same files.
+type Upstream struct {
+	// URL exactly as kustomizations write it, ending in ?ref=<version>.
+	URL string `json:"url"`
+	// Module is the Go module path; its version is tools/crds/go.mod's.
+	Module string `json:"module"`
+	// Dir is the base's directory inside the module.
+	Dir string `json:"dir"`
+}
+
+// StoreSecret is one Secret of the local secret store and how bootstrap
+// generates each key.
+type StoreSecret struct {
+	Name string `json:"name"`
+	// Keys maps each key to its generator: "literal:<value>" (that value),
+	// "password" (24 random bytes, URL-safe base64: safe in a URI too),
+	// "fernet" (a Fernet key: 32 random bytes, URL-safe base64 with padding),
+	// "bcrypt:<key>" (the bcrypt hash of another key's
+	// value), "mtime" (the time of generation, RFC 3339).
+	Keys map[string]string `json:"keys"`
+	// Consumers say who reads it, for messages and docs.
+	Why string `json:"why,omitempty"`
+}
+
+// RuntimeSecret is a Secret created by a running component, and which.
+type RuntimeSecret struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Producer  string `json:"producer"`
+}
+
+// PublishedImage is an image the release workflow builds and pushes: tags
+// are sha-<commit> for commits on main, or the release tag vX.Y.Z.
+type PublishedImage struct {
+	Name     string `json:"name"`
+	Workflow string `json:"workflow"`
 }
 
 // Load reads root/ConfigFile.
@@ -123,6 +183,17 @@ func LoadFile(root, path string) (*Repository, error) {
 	}
 	for i := range r.Files {
 		r.Files[i] = join(r.Files[i])
+	}
+	r.Bootstrap = join(r.Bootstrap)
+	for i, u := range r.Upstreams {
+		if u.URL == "" || u.Module == "" || u.Dir == "" {
+			return nil, fmt.Errorf("%s: upstreams[%d]: url, module and dir are required", path, i)
+		}
+	}
+	for i, s := range r.Secrets {
+		if s.Name == "" || len(s.Keys) == 0 {
+			return nil, fmt.Errorf("%s: secrets[%d]: name and keys are required", path, i)
+		}
 	}
 	r.Policies = join(r.Policies)
 	r.NetworkMatrix = join(r.NetworkMatrix)

@@ -66,6 +66,8 @@ type Renderer struct {
 	cache map[string]rendered
 	// Builds counts the kustomize builds actually run.
 	Builds int
+	// Upstreams resolves remote bases (Repository.ResolveUpstreams).
+	Upstreams map[string]string
 }
 
 type rendered struct {
@@ -77,7 +79,7 @@ type rendered struct {
 func (r *Renderer) Build(dir string) ([]render.Object, error) {
 	return r.cached("kustomize:", dir, func() ([]render.Object, error) {
 		r.Builds++
-		return render.Build(dir)
+		return render.BuildWith(dir, r.Upstreams)
 	})
 }
 

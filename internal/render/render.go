@@ -40,6 +40,17 @@ func Ref(u *unstructured.Unstructured) string {
 // messages name the file at fault. A panic inside kustomize is turned into an
 // error so bad input never crashes the caller.
 func Build(dir string) (objs []Object, err error) {
+	return BuildWith(dir, nil)
+}
+
+// BuildWith is Build with remote bases resolved locally: upstreams maps a
+// remote resource URL, exactly as a kustomization's resources list writes it
+// (https://github.com/org/repo//path?ref=vX), to a local directory holding
+// that revision (a Go module in the module cache). Argo CD fetches the
+// remote; verify and platformctl render the same revision without a
+// network. A remote resource not in upstreams fails as kustomize would
+// offline, which keeps every remote base declared.
+func BuildWith(dir string, upstreams map[string]string) (objs []Object, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("render %s: kustomize failed: %v", dir, p)
@@ -53,7 +64,11 @@ func Build(dir string) (objs []Object, err error) {
 		return nil, err
 	}
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	resMap, err := k.Run(filesys.MakeFsOnDisk(), abs)
+	var fsys filesys.FileSystem = filesys.MakeFsOnDisk()
+	if len(upstreams) > 0 {
+		fsys = upstreamFS{FileSystem: fsys, upstreams: upstreams}
+	}
+	resMap, err := k.Run(fsys, abs)
 	if err != nil {
 		msg := relativize(err.Error(), abs, dir)
 		if strings.Contains(msg, "invalid Kustomization") {
@@ -76,6 +91,39 @@ func Build(dir string) (objs []Object, err error) {
 	}
 	sort.SliceStable(objs, func(i, j int) bool { return objs[i].Ref() < objs[j].Ref() })
 	return objs, nil
+}
+
+// upstreamFS rewrites remote resource URLs in kustomization files to the
+// local directories that hold them.
+type upstreamFS struct {
+	filesys.FileSystem
+	upstreams map[string]string
+}
+
+func (f upstreamFS) ReadFile(path string) ([]byte, error) {
+	data, err := f.FileSystem.ReadFile(path)
+	if err != nil {
+		return data, err
+	}
+	switch filepath.Base(path) {
+	case "kustomization.yaml", "kustomization.yml", "Kustomization":
+	default:
+		return data, nil
+	}
+	s := string(data)
+	for url, dir := range f.upstreams {
+		if !strings.Contains(s, url) {
+			continue
+		}
+		// kustomize refuses absolute bases: the path relative to this
+		// kustomization's directory.
+		rel, err := filepath.Rel(filepath.Dir(path), dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: upstream %s: %w", path, url, err)
+		}
+		s = strings.ReplaceAll(s, url, rel)
+	}
+	return []byte(s), nil
 }
 
 // relativize shortens absolute paths in kustomize's messages to the path the

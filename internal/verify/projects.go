@@ -33,6 +33,8 @@ var clusterScoped = map[string]bool{
 	"policies.kyverno.io/ValidatingPolicy":                          true,
 	"external-secrets.io/ClusterSecretStore":                        true,
 	"external-secrets.io/ClusterExternalSecret":                     true,
+	"apiregistration.k8s.io/APIService":                             true,
+	"gateway.networking.k8s.io/GatewayClass":                        true,
 }
 
 // checkProjects checks every Application that syncs a path of this

@@ -54,7 +54,13 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Inputs{Repo: repo, Renderer: &gitops.Renderer{}, Options: o}
+	// Remote Kustomize bases (Argo CD's, metrics-server's) render from the
+	// pinned Go modules that hold the same tags.
+	upstreams, err := repo.ResolveUpstreams()
+	if err != nil {
+		return nil, err
+	}
+	in := &Inputs{Repo: repo, Renderer: &gitops.Renderer{Upstreams: upstreams}, Options: o}
 	if !o.SkipServer {
 		// The API server takes seconds to come up and needs nothing from
 		// the render: it starts now, and the checks run meanwhile.

@@ -110,6 +110,13 @@ func Checks() []Check {
 		{"kyverno policies", checkPolicies},
 		{"network matrix", checkNetwork},
 		{"secrets in git", checkSecrets},
+		{"sync policy", checkSyncPolicy},
+		{"crd ordering", checkCRDOrdering},
+		{"metrics sources", checkMetricsSources},
+		{"priorities", checkPriorities},
+		{"images", checkImages},
+		{"secret producers", checkSecretProducers},
+		{"workload settings", checkWorkloadSettings},
 		{"kube-apiserver", checkServer},
 	}
 }

@@ -19,6 +19,13 @@ go 1.26.8
 require (
 	github.com/argoproj/argo-cd/v3 v3.5.3 // crds: manifests/crds
 	github.com/argoproj/argo-rollouts v1.10.1 // crds: manifests/crds
+	// Envoy Gateway (apps/envoy-gateway.yaml: its chart, rendered by
+	// test/charts) and the Gateway API CRDs it bundles (v1.6.1), for the
+	// Gateway, GatewayClass, HTTPRoute and EnvoyProxy objects verify validates.
+	github.com/envoyproxy/gateway v1.9.1 // crds: charts/gateway-helm/charts/crds/crds charts/gateway-helm/charts/crds/crds/generated
 	github.com/external-secrets/external-secrets v0.16.2 // crds: config/crds/bases
 	github.com/kyverno/kyverno v1.19.1 // crds: config/crds/policies.kyverno.io
+	// Kustomize bases only (platform.yaml upstreams): metrics-server's
+	// manifests/base; Argo CD's manifests/cluster-install is in the module above.
+	sigs.k8s.io/metrics-server v0.8.0
 )

@@ -13,7 +13,7 @@ go 1.26.8
 
 tool sigs.k8s.io/kwok/cmd/kwok
 
-require sigs.k8s.io/kwok v0.8.0 // indirect; stages: kustomize/stage/node/fast kustomize/stage/node/heartbeat kustomize/stage/pod/general
+require sigs.k8s.io/kwok v0.8.0 // indirect; stages: kustomize/stage/node/fast kustomize/stage/node/heartbeat kustomize/stage/pod/general kustomize/stage/volume/fast
 
 require (
 	cel.dev/expr v0.25.1 // indirect
