@@ -23,7 +23,9 @@ var repoRoot = filepath.Join("..", "..")
 func tempRepo(t *testing.T) (string, Git) {
 	t.Helper()
 	root := t.TempDir()
-	for _, dir := range []string{"infrastructure", experiment.Dir} {
+	// tools/crds pins the upstream modules verify renders remote bases from;
+	// the release workflow says which images this repository publishes.
+	for _, dir := range []string{"infrastructure", experiment.Dir, filepath.Join("tools", "crds"), filepath.Join(".github", "workflows")} {
 		if err := os.CopyFS(filepath.Join(root, dir), os.DirFS(filepath.Join(repoRoot, dir))); err != nil {
 			t.Fatal(err)
 		}
@@ -147,11 +149,16 @@ func TestStartPromoteAbort(t *testing.T) {
 
 	kyverno := testtools.Bin(t, "KYVERNO_BIN", "kyverno")
 	sum, err := verify.Run(ctx, verify.Options{Root: root, SkipServer: true, KyvernoBin: kyverno}, io.Discard)
-	if err != nil {
-		for _, f := range sum.Findings {
-			t.Log(f)
-		}
+	if sum == nil {
 		t.Fatalf("verify after start: %v", err)
+	}
+	// The copy's Git history is one commit, so verify's images check cannot
+	// find the commits the overlays' image tags name; every other check must
+	// pass.
+	for _, f := range sum.Findings {
+		if !strings.Contains(f.Message, "is no commit of this repository") {
+			t.Errorf("verify after start: %s", f)
+		}
 	}
 
 	// Another experiment cannot start where this one runs.

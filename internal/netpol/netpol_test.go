@@ -173,7 +173,9 @@ spec:
 		t.Errorf("dev and staging should be unaffected: %q", append(got["dev"], got["staging"]...))
 	}
 	text := strings.Join(got["prod"], "\n")
-	for _, name := range []string{"other-namespace-to-ml-inference-health", "ml-inference-to-internet", "same-namespace-pod-to-ml-inference", "ml-inference-to-model-registry-other-port"} {
+	// (ml-inference-to-model-registry-other-port stays denied: ml-platform's
+	// own ingress policy refuses it, whatever prod's egress allows.)
+	for _, name := range []string{"other-namespace-to-ml-inference-health", "ml-inference-to-internet", "same-namespace-pod-to-ml-inference", "ml-inference-to-kube-system-other-pod"} {
 		if !strings.Contains(text, `flow "`+name+`" (prod)`) {
 			t.Errorf("prod failures lack %s:\n%s", name, text)
 		}
@@ -265,17 +267,17 @@ spec:
 func TestPendingFlows(t *testing.T) {
 	c, objs := rendered(t)
 	m := realMatrix(t, c)
-	// A flow between two namespaces no manifest here governs (ml-platform
-	// has no policies yet) can only be pending.
+	// A flow between two namespaces no manifest here governs (team-sandbox
+	// has no policies) can only be pending.
 	unmanaged := netpol.Flow{
 		Name:         "planted-unmanaged",
 		From:         netpol.Peer{Namespace: "default", Labels: map[string]string{"app": "curl"}},
-		To:           netpol.Peer{Namespace: "ml-platform", Labels: map[string]string{"app.kubernetes.io/name": "mlflow"}},
+		To:           netpol.Peer{Namespace: "team-sandbox", Labels: map[string]string{"app.kubernetes.io/name": "notebook"}},
 		Port:         5000,
 		Protocol:     "TCP",
 		Expect:       netpol.Deny,
 		Environments: netpol.Environments{Names: []string{"dev"}},
-		Pending:      "the ml-platform namespace has no policies yet",
+		Pending:      "the team-sandbox namespace has no policies yet",
 	}
 	m.Flows = append(m.Flows, unmanaged)
 	rep := mustCluster(t, objs).Check(m, "dev")
@@ -283,9 +285,9 @@ func TestPendingFlows(t *testing.T) {
 		t.Errorf("%d pending flows in dev, want 1 (planted-unmanaged)", pending)
 	}
 
-	// Once its namespace is governed (here: a policy in ml-platform), the
+	// Once its namespace is governed (here: a policy in team-sandbox), the
 	// pending mark is an error.
-	withPolicy := append(objs, obj(t, `{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: default-deny, namespace: ml-platform}, spec: {podSelector: {}, policyTypes: [Ingress, Egress]}}`))
+	withPolicy := append(objs, obj(t, `{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: default-deny, namespace: team-sandbox}, spec: {podSelector: {}, policyTypes: [Ingress, Egress]}}`))
 	got := failures(t, c, m, mustCluster(t, withPolicy))
 	if text := strings.Join(got["dev"], "\n"); !strings.Contains(text, `flow "planted-unmanaged" (dev)`) || !strings.Contains(text, `remove "pending"`) {
 		t.Errorf("a checkable pending flow was not reported:\n%s", text)
