@@ -292,7 +292,8 @@ func images(o render.Object) []string {
 
 // checkSecretProducers: every Secret a pod reads (env, envFrom, volumes;
 // optional ones aside) has a producer in its namespace: a rendered Secret,
-// an ExternalSecret targeting it, or a controller declared to create it
+// an ExternalSecret targeting it, a ClusterExternalSecret whose namespace
+// selectors name that namespace, or a controller declared to create it
 // (platform.yaml runtimeSecrets). Every remote key an ExternalSecret reads
 // from the local (Kubernetes-provider) store is a secret bootstrap
 // generates (platform.yaml secrets), with that property.
@@ -311,6 +312,14 @@ func checkSecretProducers(_ context.Context, in *Inputs) ([]Finding, string, err
 				target = o.GetName()
 			}
 			produced[o.GetNamespace()+"/"+target] = true
+		case o.GetKind() == "ClusterExternalSecret":
+			target, _, _ := unstructured.NestedString(o.Object, "spec", "externalSecretSpec", "target", "name")
+			if target == "" {
+				target, _, _ = unstructured.NestedString(o.Object, "spec", "externalSecretName")
+			}
+			for _, ns := range selectedNamespaces(o) {
+				produced[ns+"/"+target] = true
+			}
 		}
 	}
 	store := map[string]map[string]bool{}
@@ -341,14 +350,20 @@ func checkSecretProducers(_ context.Context, in *Inputs) ([]Finding, string, err
 					}
 				}
 			}
-			if o.GetKind() != "ExternalSecret" {
+			var esSpec []string
+			switch o.GetKind() {
+			case "ExternalSecret":
+				esSpec = []string{"spec"}
+			case "ClusterExternalSecret":
+				esSpec = []string{"spec", "externalSecretSpec"}
+			default:
 				continue
 			}
-			storeName, _, _ := unstructured.NestedString(o.Object, "spec", "secretStoreRef", "name")
+			storeName, _, _ := unstructured.NestedString(o.Object, append(esSpec, "secretStoreRef", "name")...)
 			if !localStore[storeName] {
 				continue
 			}
-			data, _, _ := unstructured.NestedSlice(o.Object, "spec", "data")
+			data, _, _ := unstructured.NestedSlice(o.Object, append(esSpec, "data")...)
 			for i, d := range data {
 				key, _, _ := unstructured.NestedString(d.(map[string]any), "remoteRef", "key")
 				prop, _, _ := unstructured.NestedString(d.(map[string]any), "remoteRef", "property")
@@ -365,6 +380,33 @@ func checkSecretProducers(_ context.Context, in *Inputs) ([]Finding, string, err
 		}
 	}
 	return fs, plural(refs, "secret reference", "secret references") + " with a producer", nil
+}
+
+// selectedNamespaces lists the namespaces a ClusterExternalSecret's
+// namespace selectors name by kubernetes.io/metadata.name (matchLabels, or
+// matchExpressions with operator In); a selector on other labels names none
+// that verify can know.
+func selectedNamespaces(o render.Object) []string {
+	var out []string
+	sels, _, _ := unstructured.NestedSlice(o.Object, "spec", "namespaceSelectors")
+	if sel, found, _ := unstructured.NestedMap(o.Object, "spec", "namespaceSelector"); found {
+		sels = append(sels, sel)
+	}
+	for _, s := range sels {
+		m, _ := s.(map[string]any)
+		if name, found, _ := unstructured.NestedString(m, "matchLabels", "kubernetes.io/metadata.name"); found {
+			out = append(out, name)
+		}
+		exprs, _, _ := unstructured.NestedSlice(m, "matchExpressions")
+		for _, e := range exprs {
+			em, _ := e.(map[string]any)
+			if em["key"] == "kubernetes.io/metadata.name" && em["operator"] == "In" {
+				values, _, _ := unstructured.NestedStringSlice(em, "values")
+				out = append(out, values...)
+			}
+		}
+	}
+	return out
 }
 
 func sortedKeys(m map[string]bool) []string {

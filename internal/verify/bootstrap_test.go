@@ -1,6 +1,13 @@
 package verify
 
-import "testing"
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ml-platform/platform/internal/gitops"
+	"github.com/ml-platform/platform/internal/render"
+)
 
 // Each check of a first bootstrap's mistakes fails on its planted fixture,
 // naming the object.
@@ -49,5 +56,39 @@ func TestGoMemLimit(t *testing.T) {
 		if (msg == "") != c.ok {
 			t.Errorf("GOMEMLIMIT %s of %s: %q, want ok=%v", c.v, c.limit, msg, c.ok)
 		}
+	}
+}
+
+// A ClusterExternalSecret produces its Secret in the namespaces its
+// selectors name, and only there.
+func TestClusterExternalSecretProducesInSelectedNamespaces(t *testing.T) {
+	ces := parse(t, `apiVersion: external-secrets.io/v1
+kind: ClusterExternalSecret
+metadata: {name: key-dev}
+spec:
+  externalSecretName: key
+  namespaceSelectors:
+    - matchLabels: {kubernetes.io/metadata.name: app-dev}
+    - matchExpressions: [{key: kubernetes.io/metadata.name, operator: In, values: [app-qa]}]
+  externalSecretSpec:
+    secretStoreRef: {kind: ClusterSecretStore, name: store}
+    target: {name: key}
+    data: [{secretKey: key, remoteRef: {key: key-dev, property: key}}]
+`)
+	pod := func(ns string) render.Object {
+		return parse(t, `apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: `+ns+`}
+spec:
+  containers: [{name: web, image: "x:1", env: [{name: K, valueFrom: {secretKeyRef: {name: key, key: key}}}]}]
+`)
+	}
+	r := &Rendered{Order: []string{"a"}, Objects: map[string][]render.Object{"a": {ces, pod("app-dev"), pod("app-qa"), pod("app-prod")}}}
+	fs, _, err := checkSecretProducers(context.Background(), &Inputs{Repo: &gitops.Repository{}, Rendered: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1 || !strings.Contains(fs[0].String(), "Pod/app-prod/web: reads Secret app-prod/key, which nothing produces") {
+		t.Errorf("findings:\n%s", findingsText(fs))
 	}
 }
