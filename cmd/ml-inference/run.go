@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -183,6 +184,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 			metrics.Reloads.WithLabelValues(result).Inc()
 			metrics.SetServing(models.Current().Versions(), rt.Split(models.Current()))
+			metrics.SetVersionInfo(versionLabels(models.Current()))
 		}
 	}
 	var models *registry.Live
@@ -209,6 +211,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		models.OnReload = onReload(models)
 	}
 	metrics.SetServing(models.Current().Versions(), rt.Split(models.Current()))
+	metrics.SetVersionInfo(versionLabels(models.Current()))
 
 	health := &server.Health{}
 	debugMux := debugHandler()
@@ -346,4 +349,20 @@ func debugHandler() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// versionLabels describes the served versions for model_version_info: what
+// the models dashboard shows per pod (which registry version and alias each
+// one serves).
+func versionLabels(set *registry.Set) []telemetry.VersionLabels {
+	var out []telemetry.VersionLabels
+	for _, name := range set.Versions() {
+		v, _ := set.Get(name)
+		l := telemetry.VersionLabels{Version: name, ArtifactVersion: v.Meta.Version, Kind: v.Meta.Kind, Source: "dir"}
+		if o := v.Origin; o != nil {
+			l.RegistryVersion, l.Aliases, l.Source = o.Version, strings.Join(o.Aliases, ","), "mlflow"
+		}
+		out = append(out, l)
+	}
+	return out
 }

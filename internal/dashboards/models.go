@@ -38,6 +38,10 @@ func models() (dashboard.Dashboard, error) {
 			"sum("+rate("inference_requests_total", inNamespace, `version!="none"`, userTraffic)+")", "{{version}}")).
 		AxisSoftMax(1))
 
+	l.add(24, 8, promTable("Served versions by pod",
+		"What each replica serves (model_version_info): the version name routing and metrics use, its artifact's own version, the model registry's version and the aliases that point at it (empty for the models directory), and where it came from. After a promotion or a rollback every pod should show the alias on the new registry version within one --registry-poll.",
+		"max by (pod, version, artifact_version, kind, registry_version, aliases, source) ("+sel("model_version_info", inNamespace, inVersion)+")"))
+
 	l.row("Latency and errors by version (inference endpoints)", "")
 	l.add(12, 8, withThresholdLines(timeSeries("Request latency p50 / p95 by version",
 		"Latency of /predict, /predict/batch and the OIP infer endpoint by the version that served them. The dashed line is the latency SLO's 200 ms.",

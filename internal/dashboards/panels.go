@@ -239,6 +239,21 @@ func traceTable(title, description, traceQL string) *table.PanelBuilder {
 		Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{}))
 }
 
+// promTable is a table of an instant PromQL query's series, one row per
+// series, its labels as columns (the value column hidden).
+func promTable(title, description, expr string) *table.PanelBuilder {
+	return table.NewPanelBuilder().
+		Title(title).
+		Description(description).
+		Datasource(metricsDS).
+		WithTarget(promInstant(expr, "").Format(prometheus.PromQueryFormatTable)).
+		WithTransformation(dashboard.DataTransformerConfig{
+			Id:      "organize",
+			Options: map[string]any{"excludeByName": map[string]bool{"Time": true, "Value": true}},
+		}).
+		Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{}))
+}
+
 // withRefID names a query (A, B, ...) unless it already has a name.
 func withRefID(t variants.Dataquery, id string) variants.Dataquery {
 	switch q := t.(type) {

@@ -34,6 +34,7 @@ type Metrics struct {
 	ModelsLoaded    prometheus.Gauge         // model_versions_loaded
 	Reloads         *prometheus.CounterVec   // model_reloads_total{result}
 	TrafficWeight   *prometheus.GaugeVec     // model_traffic_weight_percent{version}
+	VersionInfo     *prometheus.GaugeVec     // model_version_info{version,artifact_version,kind,registry_version,aliases,source}
 	Feedback        *prometheus.CounterVec   // model_feedback_total{version,outcome,routing}
 	FeedbackRefused *prometheus.CounterVec   // model_feedback_refused_total{reason}
 
@@ -94,6 +95,9 @@ func NewMetrics(build BuildInfo) *Metrics {
 	m.Reloads = m.counterVec("model_reloads_total", "Model refreshes by result: success (a reload swapped the set), error (a reload or a poll of the source failed; what failed keeps its previous version).", "result")
 	m.TrafficWeight = m.gaugeVec("model_traffic_weight_percent",
 		"Share of unpinned traffic routed to each loaded model version.", "version")
+	m.VersionInfo = m.gaugeVec("model_version_info",
+		"Always 1 for each loaded version; labels say what it is: its artifact's own version name, kind, the model registry's version number and the aliases that point at it (empty for the models directory), and its source (dir or mlflow).",
+		"version", "artifact_version", "kind", "registry_version", "aliases", "source")
 	m.Feedback = m.counterVec("model_feedback_total",
 		"User feedback on predictions (POST /feedback), by the version that predicted, whether the prediction was correct, and whether the traffic split chose that version (routing=\"split\") or the client pinned it (\"pinned\"). A/B experiments read routing=\"split\" only.",
 		"version", "outcome", "routing")
@@ -166,6 +170,20 @@ func (m *Metrics) SetServing(versions []string, split map[string]float64) {
 				m.Feedback.WithLabelValues(v, o, r)
 			}
 		}
+	}
+}
+
+// VersionLabels describe one loaded version for model_version_info.
+type VersionLabels struct {
+	Version, ArtifactVersion, Kind, RegistryVersion, Aliases, Source string
+}
+
+// SetVersionInfo publishes model_version_info for exactly the given
+// versions (call it with SetServing: after every reload).
+func (m *Metrics) SetVersionInfo(versions []VersionLabels) {
+	m.VersionInfo.Reset()
+	for _, v := range versions {
+		m.VersionInfo.WithLabelValues(v.Version, v.ArtifactVersion, v.Kind, v.RegistryVersion, v.Aliases, v.Source).Set(1)
 	}
 }
 

@@ -18,6 +18,7 @@ func TestInstrumentsMatchTheRegistry(t *testing.T) {
 	m.Predictions.WithLabelValues("v1", "positive").Inc()
 	m.Reloads.WithLabelValues("success").Inc()
 	m.TrafficWeight.WithLabelValues("v1").Set(100)
+	m.SetVersionInfo([]VersionLabels{{Version: "v3", ArtifactVersion: "v3", Kind: "hashed-logreg", RegistryVersion: "3", Aliases: "production", Source: "mlflow"}})
 	m.Feedback.WithLabelValues("v1", "correct", "split").Inc()
 	m.FeedbackRefused.WithLabelValues("replay").Inc()
 	families, err := m.Registry.Gather()
