@@ -167,7 +167,7 @@ spec:
 		t.Errorf("dev and staging should be unaffected: %q", append(got["dev"], got["staging"]...))
 	}
 	text := strings.Join(got["prod"], "\n")
-	for _, name := range []string{"other-namespace-to-ml-inference-health", "ml-inference-to-internet", "same-namespace-pod-to-ml-inference", "ml-inference-to-model-registry-other-port", "ingress-controller-to-ml-inference-debug-port"} {
+	for _, name := range []string{"other-namespace-to-ml-inference-health", "ml-inference-to-internet", "same-namespace-pod-to-ml-inference", "ingress-controller-to-ml-inference-debug-port"} {
 		if !strings.Contains(text, `flow "`+name+`" (prod)`) {
 			t.Errorf("prod failures lack %s:\n%s", name, text)
 		}
@@ -177,13 +177,13 @@ spec:
 	}
 	// Cross-environment flows are still refused by the other end: dev's
 	// egress (dev-to-prod) and dev's ingress (prod-to-dev); flows into the
-	// observability namespace by its ingress policies.
+	// observability and ml-platform namespaces by their ingress policies.
 	if strings.Contains(text, "prod-to-dev") || strings.Contains(strings.Join(got["dev"], ""), "dev-to-prod") {
 		t.Errorf("cross-environment flows must stay denied by dev's policies")
 	}
-	for _, name := range []string{"ml-inference-to-grafana", "ml-inference-to-loki", "ml-inference-to-tempo-directly"} {
+	for _, name := range []string{"ml-inference-to-grafana", "ml-inference-to-loki", "ml-inference-to-tempo-directly", "ml-inference-to-model-registry-other-port", "ml-inference-to-judge"} {
 		if strings.Contains(text, `flow "`+name+`" (prod)`) {
-			t.Errorf("%s must stay denied by the observability namespace's ingress policies", name)
+			t.Errorf("%s must stay denied by the destination namespace's ingress policies", name)
 		}
 	}
 }
@@ -255,17 +255,17 @@ spec:
 func TestPendingFlows(t *testing.T) {
 	c, objs := rendered(t)
 	m := realMatrix(t, c)
-	// A flow between two namespaces no manifest here governs (ml-platform
-	// has no policies yet) can only be pending.
+	// A flow between two namespaces no manifest here governs (default and
+	// ingress-nginx have no policies of ours) can only be pending.
 	unmanaged := netpol.Flow{
 		Name:         "planted-unmanaged",
 		From:         netpol.Peer{Namespace: "default", Labels: map[string]string{"app": "curl"}},
-		To:           netpol.Peer{Namespace: "ml-platform", Labels: map[string]string{"app.kubernetes.io/name": "mlflow"}},
-		Port:         5000,
+		To:           netpol.Peer{Namespace: "ingress-nginx", Labels: map[string]string{"app.kubernetes.io/name": "ingress-nginx"}},
+		Port:         443,
 		Protocol:     "TCP",
 		Expect:       netpol.Deny,
 		Environments: netpol.Environments{Names: []string{"dev"}},
-		Pending:      "the ml-platform namespace has no policies yet",
+		Pending:      "the ingress-nginx namespace has no policies yet",
 	}
 	m.Flows = append(m.Flows, unmanaged)
 	rep := mustCluster(t, objs).Check(m, "dev")
@@ -273,9 +273,9 @@ func TestPendingFlows(t *testing.T) {
 		t.Errorf("%d pending flows in dev, want 1 (planted-unmanaged)", pending)
 	}
 
-	// Once its namespace is governed (here: a policy in ml-platform), the
+	// Once its namespace is governed (here: a policy in ingress-nginx), the
 	// pending mark is an error.
-	withPolicy := append(objs, obj(t, `{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: default-deny, namespace: ml-platform}, spec: {podSelector: {}, policyTypes: [Ingress, Egress]}}`))
+	withPolicy := append(objs, obj(t, `{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: default-deny, namespace: ingress-nginx}, spec: {podSelector: {}, policyTypes: [Ingress, Egress]}}`))
 	got := failures(t, c, m, mustCluster(t, withPolicy))
 	if text := strings.Join(got["dev"], "\n"); !strings.Contains(text, `flow "planted-unmanaged" (dev)`) || !strings.Contains(text, `remove "pending"`) {
 		t.Errorf("a checkable pending flow was not reported:\n%s", text)
