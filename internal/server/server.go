@@ -66,10 +66,11 @@ type Deps struct {
 	Tracer  trace.TracerProvider
 	Health  *Health
 	Now     func() time.Time // nil: time.Now
-	// Fault, when set, is asked once per inference request whether to fail
-	// it with a 500. Only test builds set it (cmd/ml-inference built with
-	// -tags faultinject, internal/fault); nil leaves the handlers untouched.
-	Fault func() bool
+	// Fault, when set, is asked once per inference request how long to
+	// delay it and whether to fail it with a 500. Only test builds set it
+	// (cmd/ml-inference built with -tags faultinject, internal/fault); nil
+	// leaves the handlers untouched.
+	Fault func() (delay time.Duration, fail bool)
 }
 
 type server struct {
@@ -82,7 +83,7 @@ type server struct {
 	propagator propagation.TextMapPropagator
 	health     *Health
 	now        func() time.Time
-	fault      func() bool
+	fault      func() (time.Duration, bool)
 	inFlight   atomic.Int64
 	endpoints  []endpointEntry   // GET / "routes", filled in by routes()
 	named      map[string]string // GET / "endpoints": the demo's name -> path map
