@@ -34,6 +34,9 @@ var commands = []command{
 	{[]string{"bootstrap"}, "--repo URL --revision REV [--kubeconfig FILE]", "print (or apply) the root Argo CD Application for a fork", bootstrapCmd},
 	{[]string{"model", "evaluate"}, "[flags]", "score every model version on the labelled set; --write records the figures in each model.json, --check fails when the recorded figures are stale", modelEvaluate},
 	{[]string{"slo", "generate"}, "[--check]", "generate Prometheus SLO recording and burn-rate alert rules from config/slos/ with Sloth; --check fails when the committed rules are stale", sloGenerate},
+	{[]string{"rollout", "status"}, "[flags] ENV", "the canary of an environment's ml-inference: phase, step, stable and canary ReplicaSets, every analysis metric with its last measurement and the judge's reason", rolloutCmd("status")},
+	{[]string{"rollout", "promote"}, "[--full] [flags] ENV", "move a paused canary on (a pause, or an inconclusive analysis: the operator's decision); --full skips every remaining step and analysis", rolloutCmd("promote")},
+	{[]string{"rollout", "abort"}, "[flags] ENV", "abort the canary: every pod back to the stable version (then revert the Git change that started it)", rolloutCmd("abort")},
 	{[]string{"dashboards", "generate"}, "[--check]", "generate the Grafana dashboards (JSON) from internal/dashboards and check every query against the exported metrics and SLO rules; --check fails when the committed dashboards are stale", dashboardsGenerate},
 }
 
