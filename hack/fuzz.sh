@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-30s}
-for target in "internal/server FuzzRequests" "internal/model FuzzModels"; do
+for target in "internal/server FuzzRequests" "internal/model FuzzModels" "internal/judge FuzzParseRequest"; do
   read -r pkg name <<<"$target"
   echo "==> $name ($pkg, $FUZZTIME)"
   go test "./$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME"
