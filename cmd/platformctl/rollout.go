@@ -16,8 +16,8 @@ import (
 )
 
 // rolloutCmd returns the command for one verb of `platformctl rollout`:
-// status, promote or abort the Rollout of an environment, found in the
-// environment's rendered overlay (infrastructure/platform.yaml).
+// status, promote, abort or retry the Rollout of an environment, found in
+// the environment's rendered overlay (infrastructure/platform.yaml).
 func rolloutCmd(verb string) func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 		fs := config.NewFlagSet("platformctl rollout "+verb+" ENV", stderr)
@@ -61,6 +61,11 @@ func rolloutCmd(verb string) func(ctx context.Context, args []string, getenv fun
 				return err
 			}
 			fmt.Fprintf(stdout, "aborted %s/%s: the stable version gets every pod back; revert the Git change that started the canary (docs/runbooks/canary-aborted.md)\n", namespace, name)
+		case "retry":
+			if err := rollout.Retry(ctx, c, namespace, name); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "retrying %s/%s: the canary starts again from its first step\n", namespace, name)
 		}
 		st, err := rollout.Get(ctx, c, namespace, name)
 		if err != nil {

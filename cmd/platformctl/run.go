@@ -37,6 +37,7 @@ var commands = []command{
 	{[]string{"rollout", "status"}, "[flags] ENV", "the canary of an environment's ml-inference: phase, step, stable and canary ReplicaSets, every analysis metric with its last measurement and the judge's reason", rolloutCmd("status")},
 	{[]string{"rollout", "promote"}, "[--full] [flags] ENV", "move a paused canary on (a pause, or an inconclusive analysis: the operator's decision); --full skips every remaining step and analysis", rolloutCmd("promote")},
 	{[]string{"rollout", "abort"}, "[flags] ENV", "abort the canary: every pod back to the stable version (then revert the Git change that started it)", rolloutCmd("abort")},
+	{[]string{"rollout", "retry"}, "[flags] ENV", "start an aborted canary again from its first step (a false alarm; docs/runbooks/canary-aborted.md)", rolloutCmd("retry")},
 	{[]string{"dashboards", "generate"}, "[--check]", "generate the Grafana dashboards (JSON) from internal/dashboards and check every query against the exported metrics and SLO rules; --check fails when the committed dashboards are stale", dashboardsGenerate},
 	{[]string{"judge", "serve"}, "--prometheus-url URL [--addr :8080] [flags]", "serve the canary judge for Argo Rollouts' web metric provider: GET /v1/judge?namespace=NS&canary=HASH&stable=HASH compares the canary's 5xx rate and latency with its stable's in VictoriaMetrics", judgeServe},
 }

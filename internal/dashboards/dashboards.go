@@ -49,6 +49,7 @@ var builders = []func() (dashboard.Dashboard, error){
 	overview,
 	slos,
 	models,
+	rollouts,
 }
 
 // Generate builds every dashboard and renders it. The output depends only on

@@ -2,10 +2,10 @@
 // the Kubernetes API, for `platformctl rollout status|promote|abort ENV`
 // and the delivery tests: Get gathers what an operator asks during a canary
 // (phase, step, which ReplicaSet is stable and which the canary, their pods,
-// each analysis metric's measurements and the judge's reasons), Promote and
-// Abort send the patches the kubectl-argo-rollouts plugin of the pinned
-// release (v1.10.1, pkg/kubectl-argo-rollouts/cmd/{promote,abort}) sends, so
-// both tools do the same thing to a Rollout.
+// each analysis metric's measurements and the judge's reasons); Promote,
+// Abort and Retry send the patches the kubectl-argo-rollouts plugin of the
+// pinned release (v1.10.1, pkg/kubectl-argo-rollouts/cmd/{promote,abort,
+// retry}) sends, so both tools do the same thing to a Rollout.
 //
 // It speaks to the API with unstructured objects: the Argo Rollouts Go
 // module pins other Kubernetes libraries than this one (tools/README.md), so
@@ -307,16 +307,26 @@ func promotePatches(doc rolloutDoc, full bool) (spec, status []byte) {
 // `kubectl argo rollouts abort` does. The pod template in Git still names
 // the new version: revert the Git change to end the canary for good.
 func Abort(ctx context.Context, c client.Client, namespace, name string) error {
+	return patchStatus(ctx, c, "abort", namespace, name, `{"status":{"abort":true}}`)
+}
+
+// Retry starts an aborted canary again from its first step, as
+// `kubectl argo rollouts retry rollout` does.
+func Retry(ctx context.Context, c client.Client, namespace, name string) error {
+	return patchStatus(ctx, c, "retry", namespace, name, `{"status":{"abort":false}}`)
+}
+
+func patchStatus(ctx context.Context, c client.Client, verb, namespace, name, patch string) error {
 	ro := &unstructured.Unstructured{}
 	ro.SetGroupVersionKind(RolloutGVK)
 	ro.SetNamespace(namespace)
 	ro.SetName(name)
-	err := c.Status().Patch(ctx, ro, client.RawPatch(types.MergePatchType, []byte(`{"status":{"abort":true}}`)))
+	err := c.Status().Patch(ctx, ro, client.RawPatch(types.MergePatchType, []byte(patch)))
 	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("abort: rollout %s/%s does not exist", namespace, name)
+		return fmt.Errorf("%s: rollout %s/%s does not exist", verb, namespace, name)
 	}
 	if err != nil {
-		return fmt.Errorf("abort %s/%s: %w", namespace, name, err)
+		return fmt.Errorf("%s %s/%s: %w", verb, namespace, name, err)
 	}
 	return nil
 }
