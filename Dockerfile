@@ -17,11 +17,6 @@ ARG REVISION=unknown
 RUN CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
       -o /out/ml-inference ./cmd/ml-inference
-# platformctl too: the cluster runs `platformctl judge serve` (the canary
-# judge, infrastructure/base/ml-platform/judge) from this image.
-RUN CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
-      -o /out/platformctl ./cmd/platformctl
 # The passwd entry lets tools resolve the user name; the process needs none.
 RUN echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' > /out/passwd
 
@@ -29,7 +24,6 @@ FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/passwd /etc/passwd
 COPY --from=build /out/ml-inference /ml-inference
-COPY --from=build /out/platformctl /platformctl
 COPY models /models
 USER 65532:65532
 EXPOSE 8000
