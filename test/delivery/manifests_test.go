@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -136,5 +137,27 @@ func dashboardMetricsExist(t *testing.T, s *suite) {
 	}
 	if exposes(controller, "rollout_info_planted") || exposes(judge, "judge_planted_total") {
 		t.Error("a planted metric name was found: the check cannot fail")
+	}
+	// As the dashboard selects them: by the environment's namespace, in
+	// VictoriaMetrics, scraped by the shipped job (honor_labels).
+	for _, q := range []string{
+		`rollout_info{namespace="` + nsGood + `", name="ml-inference"}`,
+		`analysis_run_metric_phase{namespace="` + nsGood + `"}`,
+		`judge_verdicts_total{namespace="` + nsGood + `"}`,
+	} {
+		body, err := get(ctx, s.vm+"/api/v1/query?query="+url.QueryEscape(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(body), `"result":[{`) {
+			t.Errorf("VictoriaMetrics has no %s (the dashboard would show nothing): %s", q, body)
+		}
+	}
+	body, err := get(ctx, s.vm+"/api/v1/query?query="+url.QueryEscape(`rollout_info{exported_namespace!=""}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(body), `"result":[{`) {
+		t.Errorf("the controller's namespace label was renamed exported_namespace: %s", body)
 	}
 }

@@ -37,6 +37,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -233,8 +234,13 @@ func startSuite(t *testing.T, namespaces []string) *suite {
 		t.Fatal(err)
 	}
 
+	port := freePort(t)
+	controller, err := url.Parse(s.cluster.RolloutsMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
 	scrape := filepath.Join(s.dir, "scrape.yaml")
-	if err := os.WriteFile(scrape, scrapeConfig(t, s.cluster.Kubeconfig), 0o644); err != nil {
+	if err := os.WriteFile(scrape, scrapeConfig(t, s.cluster.Kubeconfig, controller.Host, "127.0.0.1:"+strconv.Itoa(port)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.vm = vmtest.Start(t,
@@ -244,7 +250,6 @@ func startSuite(t *testing.T, namespaces []string) *suite {
 		// The stack runs 5 s (infrastructure/base/observability), scaled.
 		"-search.latencyOffset="+scale(5*time.Second).String()).URL
 
-	port := freePort(t)
 	judge := startProc(t, s.dir, "judge", s.platform, "judge", "serve",
 		"--addr=127.0.0.1:"+strconv.Itoa(port),
 		"--prometheus-url="+s.vm,
@@ -262,9 +267,13 @@ const addressAnnotation = "test.ml-platform.io/address"
 
 // scrapeConfig is the repository's vmagent scrape configuration with the
 // durations scaled, the Kubernetes discovery pointed at the test cluster
-// (kubeconfig_file), and two rules of this harness appended: keep only pods
-// whose process runs (the address annotation), and scrape that address.
-func scrapeConfig(t *testing.T, kubeconfig string) []byte {
+// (kubeconfig_file), and two rules of this harness appended to every job:
+// keep only pods whose process runs (the address annotation), and scrape
+// that address. The job "delivery" (the Rollouts controller and the judge,
+// which run as processes here, not as pods) gets them as static targets
+// with the labels its relabelling gives them; its honor_labels, what the
+// rollout dashboard's queries rely on, stays as shipped.
+func scrapeConfig(t *testing.T, kubeconfig, controller, judge string) []byte {
 	t.Helper()
 	path := filepath.Join(repoRoot, "infrastructure", "base", "observability", "vmagent", "scrape.yaml")
 	data, err := os.ReadFile(path)
@@ -288,8 +297,22 @@ func scrapeConfig(t *testing.T, kubeconfig string) []byte {
 		t.Fatalf("%s: no scrape_configs", path)
 	}
 	annotation := "__meta_kubernetes_pod_annotation_" + strings.NewReplacer(".", "_", "/", "_", "-", "_").Replace(addressAnnotation)
+	delivery := false
 	for _, j := range jobs {
 		job := j.(map[string]any)
+		if job["job_name"] == "delivery" {
+			if job["honor_labels"] != true {
+				t.Fatalf("%s: job delivery does not honor the series' labels: the controller's and the judge's namespace label would become exported_namespace", path)
+			}
+			delete(job, "kubernetes_sd_configs")
+			delete(job, "relabel_configs")
+			job["static_configs"] = []any{
+				map[string]any{"targets": []string{controller}, "labels": map[string]string{"namespace": "argo-rollouts", "app": "argo-rollouts", "env": "platform"}},
+				map[string]any{"targets": []string{judge}, "labels": map[string]string{"namespace": "ml-platform", "app": "judge", "env": "platform"}},
+			}
+			delivery = true
+			continue
+		}
 		sds, _ := job["kubernetes_sd_configs"].([]any)
 		for _, sd := range sds {
 			sd.(map[string]any)["kubeconfig_file"] = kubeconfig
@@ -298,6 +321,9 @@ func scrapeConfig(t *testing.T, kubeconfig string) []byte {
 		job["relabel_configs"] = append(rules,
 			map[string]any{"source_labels": []string{annotation}, "regex": ".+", "action": "keep"},
 			map[string]any{"source_labels": []string{annotation}, "target_label": "__address__"})
+	}
+	if !delivery {
+		t.Fatalf("%s: no job delivery (the Rollouts controller and the judge)", path)
 	}
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
