@@ -64,9 +64,13 @@ up() {
   echo "==> image (no Docker build: hack/image.sh), loaded into the nodes"
   local platformctl=bin/platformctl tags=()
   CGO_ENABLED=0 go build -trimpath -o "$platformctl" ./cmd/platformctl
-  local env tag
-  for env in dev staging; do
-    tag="ghcr.io/ml-platform/ml-inference:$("$platformctl" image tag --env "$env" 2>/dev/null)"
+  # One image built from this checkout, under every tag the local apps
+  # deploy: dev's and staging's ml-inference, and the canary judge's
+  # (ml-platform), which runs /platformctl from the same image.
+  local where tag
+  for where in "--env dev" "--env staging" "--dir infrastructure/base/ml-platform/judge"; do
+    # shellcheck disable=SC2086 # two words: the flag and its value
+    tag="ghcr.io/ml-platform/ml-inference:$("$platformctl" image tag $where 2>/dev/null)"
     [[ " ${tags[*]} " == *" $tag "* ]] || tags+=("$tag")
   done
   hack/image.sh --tag "$(IFS=,; echo "${tags[*]}")"

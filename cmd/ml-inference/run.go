@@ -215,7 +215,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	health := &server.Health{}
 	debugMux := debugHandler()
-	var fault func() bool
+	var fault func() (time.Duration, bool)
 	if faultHook != nil {
 		fault = faultHook(debugMux, log)
 	}
@@ -338,7 +338,7 @@ func feedbackState(keys *feedback.Keys, cfg server.FeedbackConfig) string {
 // faultHook is nil in every normal build. Only fault_inject.go, compiled with
 // -tags faultinject for tests, sets it: it mounts the fault switch on the
 // debug mux and returns the per-request decision for server.Deps.Fault.
-var faultHook func(debug *http.ServeMux, log *slog.Logger) func() bool
+var faultHook func(debug *http.ServeMux, log *slog.Logger) func() (time.Duration, bool)
 
 // debugHandler serves net/http/pprof on its own mux, never on the API port.
 func debugHandler() *http.ServeMux {

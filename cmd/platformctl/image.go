@@ -115,18 +115,23 @@ func imageTag(ctx context.Context, args []string, getenv func(string) string, st
 	fs := config.NewFlagSet("platformctl image tag", stderr)
 	root := fs.String("root", ".", "repository root")
 	env := fs.String("env", "dev", "environment (infrastructure/platform.yaml)")
+	dir := fs.String("dir", "", "a kustomization directory instead of an environment, e.g. infrastructure/base/ml-platform/judge (relative to --root)")
 	if err := config.Parse(fs, "PLATFORMCTL", args, getenv); err != nil {
 		return err
 	}
-	repo, err := gitops.Load(*root)
-	if err != nil {
-		return err
+	path := filepath.Join(*root, *dir)
+	if *dir == "" {
+		repo, err := gitops.Load(*root)
+		if err != nil {
+			return err
+		}
+		e, err := repo.Environment(*env)
+		if err != nil {
+			return err
+		}
+		path = e.Path
 	}
-	e, err := repo.Environment(*env)
-	if err != nil {
-		return err
-	}
-	tag, err := gitops.ImageTag(e.Path, imageName)
+	tag, err := gitops.ImageTag(path, imageName)
 	if err != nil {
 		return err
 	}

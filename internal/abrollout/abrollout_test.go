@@ -245,9 +245,15 @@ func TestErrors(t *testing.T) {
 	}
 	patch := filepath.Join(root, "infrastructure/overlays/dev", PatchFile)
 	was, _ := os.ReadFile(patch)
-	base := filepath.Join(root, "infrastructure/base/ml-inference/deployment.yaml")
-	data, _ := os.ReadFile(base)
+	base := filepath.Join(root, "infrastructure/base/ml-inference/rollout.yaml")
+	data, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sidecar := strings.Replace(string(data), "      containers:\n", "      containers:\n        - name: sidecar\n          image: busybox:1.37\n", 1)
+	if sidecar == string(data) {
+		t.Fatalf("%s has no containers: line to plant a sidecar before", base)
+	}
 	if err := os.WriteFile(base, []byte(sidecar), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,15 @@ func seedDeployment(ns string) *unstructured.Unstructured {
 	}}
 }
 
+// seedRollout is the same, as an Argo Rollouts Rollout.
+func seedRollout(ns string) *unstructured.Unstructured {
+	u := seedDeployment(ns)
+	u.SetAPIVersion("argoproj.io/v1alpha1")
+	u.SetKind("Rollout")
+	u.Object["spec"].(map[string]any)["strategy"] = map[string]any{"canary": map[string]any{}}
+	return u
+}
+
 func objects(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
 	objs, err := render.Build(filepath.Join(repo, dir))
@@ -70,10 +79,10 @@ func TestDerivedPolicies(t *testing.T) {
 }
 
 // TestAdmissionEnforcesPolicies installs the derived admission policies in a
-// real kube-apiserver: the seed's non-compliant Deployment is rejected in
-// staging and prod, only audited in dev, exempt in a system namespace, and
-// every rendered workload of every environment and of the observability
-// stack is accepted.
+// real kube-apiserver (with the Argo Rollouts CRDs): the seed's non-compliant
+// Deployment, and the same as a Rollout, are rejected in staging and prod,
+// only audited in dev, exempt in a system namespace, and every rendered
+// workload of every environment and of the observability stack is accepted.
 func TestAdmissionEnforcesPolicies(t *testing.T) {
 	derived, err := FromKyverno(objects(t, "infrastructure/policies/kyverno"))
 	if err != nil {
@@ -136,22 +145,25 @@ func TestAdmissionEnforcesPolicies(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	for _, ns := range []string{"ml-inference-staging", "ml-inference-prod", "observability"} {
-		err := dryRun(seedDeployment(ns))
-		if err == nil || !apierrors.IsInvalid(err) && !apierrors.IsForbidden(err) {
-			t.Fatalf("seed Deployment in %s: %v, want a rejection by the admission policies", ns, err)
+	for _, seed := range []func(string) *unstructured.Unstructured{seedDeployment, seedRollout} {
+		kind := seed("").GetKind()
+		for _, ns := range []string{"ml-inference-staging", "ml-inference-prod", "observability"} {
+			err := dryRun(seed(ns))
+			if err == nil || !apierrors.IsInvalid(err) && !apierrors.IsForbidden(err) {
+				t.Fatalf("seed %s in %s: %v, want a rejection by the admission policies", kind, ns, err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "ValidatingAdmissionPolicy") || !strings.Contains(msg, "-enforce") {
+				t.Errorf("rejection in %s does not name the policy: %s", ns, msg)
+			}
+			t.Logf("%s in %s: %s", kind, ns, msg)
 		}
-		msg := err.Error()
-		if !strings.Contains(msg, "ValidatingAdmissionPolicy") || !strings.Contains(msg, "-enforce") {
-			t.Errorf("rejection in %s does not name the policy: %s", ns, msg)
+		if err := dryRun(seed("ml-inference-dev")); err != nil {
+			t.Errorf("dev audits, it must not deny a %s: %v", kind, err)
 		}
-		t.Logf("%s: %s", ns, msg)
-	}
-	if err := dryRun(seedDeployment("ml-inference-dev")); err != nil {
-		t.Errorf("dev audits, it must not deny: %v", err)
-	}
-	if err := dryRun(seedDeployment("kube-system")); err != nil {
-		t.Errorf("kube-system is excepted: %v", err)
+		if err := dryRun(seed("kube-system")); err != nil {
+			t.Errorf("kube-system is excepted, a %s too: %v", kind, err)
+		}
 	}
 	accepted := 0
 	for env, objs := range envs {

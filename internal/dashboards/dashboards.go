@@ -50,6 +50,7 @@ var builders = []func() (dashboard.Dashboard, error){
 	slos,
 	models,
 	experiments,
+	rollouts,
 }
 
 // Generate builds every dashboard and renders it. The output depends only on

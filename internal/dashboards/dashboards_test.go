@@ -130,7 +130,7 @@ func TestDashboardContracts(t *testing.T) {
 		}
 		checkGrid(t, f)
 	}
-	if want := []string{"ml-inference-overview", "ml-inference-slos", "ml-inference-models", "ml-inference-experiments"}; !slices.Equal(uids, want) {
+	if want := []string{"ml-inference-overview", "ml-inference-slos", "ml-inference-models", "ml-inference-experiments", "ml-inference-rollouts"}; !slices.Equal(uids, want) {
 		t.Fatalf("uids %v, want %v (uids are what links and provisioning use: never change them)", uids, want)
 	}
 	for _, uid := range []string{"ml-inference-overview", "ml-inference-models"} {
@@ -174,6 +174,14 @@ func TestDashboardContracts(t *testing.T) {
 		`model_feedback_total{namespace=~"$namespace", version=~"$control|$treatment", routing="split", outcome="correct"}`,
 		"1.96 * sqrt(", "model_traffic_weight_percent{", "model_feedback_refused_total{",
 		"histogram_quantile(0.95, sum by (version, le) (rate(inference_request_duration_seconds_bucket{")
+	// The rollout dashboard: canary against stable by pod template hash, the
+	// Rollouts controller's series, the judge's.
+	contains("ml-inference-rollouts",
+		"count by (rollouts_pod_template_hash) (ml_inference_build_info{",
+		"histogram_quantile(0.95, sum by (rollouts_pod_template_hash, le) (rate(inference_request_duration_seconds_bucket{",
+		`sum by (rollouts_pod_template_hash) (rate(inference_requests_total{namespace=~"$namespace", endpoint!~"/metrics|/health|/ready|/v2/health/.*", status=~"5.."}`,
+		`rollout_info{namespace=~"$namespace", name="ml-inference"}`, "rollout_info_replicas_updated{", "analysis_run_metric_phase{",
+		"judge_verdicts_total{", "judge_effect{", "judge_p_value{", "judge_samples{")
 
 	// The logs panel: Loki by uid, the collector's labels, and the traces
 	// table on Tempo.

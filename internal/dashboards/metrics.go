@@ -9,6 +9,7 @@ import (
 	prommodel "github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 
+	"github.com/ml-platform/platform/internal/judge"
 	"github.com/ml-platform/platform/internal/telemetry"
 )
 
@@ -19,13 +20,29 @@ var AllowList = map[string]string{
 	"ALERTS": "written by vmalert (and Prometheus) for every pending or firing alert of the rules it loads, here the SLO burn-rate alerts of the committed rules file",
 }
 
+// RolloutsControllerMetrics are the series of the Argo Rollouts controller
+// (v1.10.1, controller/metrics/prommetrics.go) the rollout dashboard reads;
+// vmagent scrapes the controller (infrastructure/base/argo-rollouts). The
+// controller's Go module cannot be imported here (it pins other Kubernetes
+// libraries), so the list is written out, and test/delivery checks every
+// name against the /metrics of the real controller it runs.
+var RolloutsControllerMetrics = map[string]string{
+	"rollout_info":                  "gauge, 1 per Rollout, labels namespace, name, strategy, traffic_router, phase",
+	"rollout_info_replicas_desired": "gauge, spec.replicas per Rollout",
+	"rollout_info_replicas_updated": "gauge, pods of the current (canary) revision per Rollout",
+	"rollout_events_total":          "counter of the Rollout's events, labels namespace, name, type, reason",
+	"analysis_run_metric_phase":     "gauge, 1 for each analysis metric's current phase, labels namespace, name, metric, type, dry_run, phase",
+}
+
 // Known is the set of metric names a dashboard may select, each with where it
 // comes from.
 type Known map[string]string
 
-// KnownMetrics is every series name that exists for ml-inference: the
-// exposition names of every collector on the real telemetry registry, every
-// rule recorded in rulesFile, and AllowList.
+// KnownMetrics is every series name that exists for the dashboards: the
+// exposition names of every collector on ml-inference's real telemetry
+// registry and on the judge's (internal/judge), every rule recorded in
+// rulesFile, the Argo Rollouts controller's RolloutsControllerMetrics, and
+// AllowList.
 func KnownMetrics(rulesFile string) (Known, error) {
 	k := Known{}
 	exported, err := ExportedMetrics()
@@ -33,6 +50,18 @@ func KnownMetrics(rulesFile string) (Known, error) {
 		return nil, err
 	}
 	maps.Copy(k, exported)
+	judged, err := JudgeMetrics()
+	if err != nil {
+		return nil, err
+	}
+	for name, from := range judged {
+		if _, ok := k[name]; !ok {
+			k[name] = from
+		}
+	}
+	for name, what := range RolloutsControllerMetrics {
+		k[name] = "the Argo Rollouts controller: " + what
+	}
 	recorded, err := RecordedSeries(rulesFile)
 	if err != nil {
 		return nil, err
@@ -66,24 +95,50 @@ func ExportedMetrics() (Known, error) {
 		name := f.GetName()
 		kind := f.GetType().String() // COUNTER, GAUGE, SUMMARY, UNTYPED, HISTOGRAM, GAUGE_HISTOGRAM
 		from := "ml-inference " + strings.ToLower(kind) + " " + name
-		var suffixes []string
-		switch kind {
-		case "HISTOGRAM":
-			suffixes = []string{"_bucket", "_sum", "_count"}
-		case "GAUGE_HISTOGRAM":
-			suffixes = []string{"_bucket", "_gsum", "_gcount"}
-		case "SUMMARY":
-			suffixes = []string{"", "_sum", "_count"}
-		default: // counter (its name already ends in _total), gauge, untyped
-			suffixes = []string{""}
-		}
-		for _, s := range suffixes {
-			if _, ok := k[name+s]; !ok {
-				k[name+s] = from
+		for _, s := range seriesOf(name, kind) {
+			if _, ok := k[s]; !ok {
+				k[s] = from
 			}
 		}
 	}
 	return k, nil
+}
+
+// JudgeMetrics lists the series names the judge (`platformctl judge serve`)
+// exposes on /metrics: every family its registry gathers, named by type as
+// ExportedMetrics names them.
+func JudgeMetrics() (Known, error) {
+	families, err := judge.NewMetrics([]string{"ml-inference-dashboards"}).Registry.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gathering the judge's registry: %w", err)
+	}
+	k := Known{}
+	for _, f := range families {
+		for _, s := range seriesOf(f.GetName(), f.GetType().String()) {
+			k[s] = "the judge " + strings.ToLower(f.GetType().String()) + " " + f.GetName()
+		}
+	}
+	return k, nil
+}
+
+// seriesOf names the series of a family by the type its registry reports.
+func seriesOf(name, kind string) []string {
+	var suffixes []string
+	switch kind {
+	case "HISTOGRAM":
+		suffixes = []string{"_bucket", "_sum", "_count"}
+	case "GAUGE_HISTOGRAM":
+		suffixes = []string{"_bucket", "_gsum", "_gcount"}
+	case "SUMMARY":
+		suffixes = []string{"", "_sum", "_count"}
+	default: // counter (its name already ends in _total), gauge, untyped
+		suffixes = []string{""}
+	}
+	out := make([]string, len(suffixes))
+	for i, s := range suffixes {
+		out[i] = name + s
+	}
+	return out
 }
 
 // RecordedSeries lists the series names a Prometheus rules file records,

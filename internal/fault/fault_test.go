@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // TestSpread: exactly floor(n*r) of n requests fail, evenly spaced, and the
@@ -78,7 +79,14 @@ func TestHandler(t *testing.T) {
 	if code, s := do("GET", Path, "[::1]:5000"); code != 200 || s.ErrorRate != 0.25 {
 		t.Errorf("GET over IPv6 loopback: %d %+v", code, s)
 	}
-	for _, q := range []string{"", "?error_rate=", "?error_rate=2", "?error_rate=-1", "?error_rate=NaN", "?error_rate=x"} {
+	if code, s := do("PUT", Path+"?latency=50ms", "127.0.0.1:5000"); code != 200 || s.LatencyMS != 50 || s.ErrorRate != 0.25 {
+		t.Errorf("PUT latency=50ms: %d %+v (the rate must stay)", code, s)
+	}
+	if d, _ := in.Decide(); d != 50*time.Millisecond {
+		t.Errorf("Decide after latency=50ms: delay %v", d)
+	}
+	for _, q := range []string{"", "?error_rate=", "?error_rate=2", "?error_rate=-1", "?error_rate=NaN", "?error_rate=x",
+		"?latency=", "?latency=-1ms", "?latency=11s", "?latency=fast", "?error_rate=0.5&latency=x", "?error_rate=x&latency=1ms"} {
 		if code, _ := do("PUT", Path+q, "127.0.0.1:5000"); code != http.StatusBadRequest {
 			t.Errorf("PUT %q: %d, want 400", q, code)
 		}
@@ -89,7 +97,43 @@ func TestHandler(t *testing.T) {
 	if code, _ := do("PUT", Path+"?error_rate=1", "10.0.0.7:5000"); code != http.StatusForbidden {
 		t.Errorf("PUT from a non-loopback client: %d, want 403", code)
 	}
-	if s := in.State(); s.ErrorRate != 0.25 {
-		t.Errorf("refused requests changed the rate: %+v", s)
+	if s := in.State(); s.ErrorRate != 0.25 || s.LatencyMS != 50 {
+		t.Errorf("refused requests changed the rate or the latency: %+v", s)
+	}
+	if code, s := do("PUT", Path+"?error_rate=0&latency=0", "127.0.0.1:5000"); code != 200 || s.LatencyMS != 0 || s.ErrorRate != 0 {
+		t.Errorf("PUT both off: %d %+v", code, s)
+	}
+}
+
+// TestDecide: the delay is the latency set, on every request, and the
+// failures follow the rate exactly as Fail does.
+func TestDecide(t *testing.T) {
+	in := New()
+	if d, fail := in.Decide(); d != 0 || fail {
+		t.Fatalf("a new injector: delay %v, fail %t", d, fail)
+	}
+	if err := in.SetLatency(50 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.SetRate(0.5); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for range 10 {
+		d, fail := in.Decide()
+		if d != 50*time.Millisecond {
+			t.Fatalf("delay %v, want 50ms", d)
+		}
+		if fail {
+			failed++
+		}
+	}
+	if failed != 5 {
+		t.Errorf("%d of 10 failed at rate 0.5", failed)
+	}
+	for _, bad := range []time.Duration{-time.Millisecond, MaxLatency + 1} {
+		if err := in.SetLatency(bad); err == nil {
+			t.Errorf("SetLatency(%v) accepted", bad)
+		}
 	}
 }

@@ -168,6 +168,18 @@ func LoadFile(root, path string) (*Repository, error) {
 		}
 		seen[e.Name] = true
 	}
+	// An entry point listed twice (or also an environment's path) would be
+	// rendered, judged and reported twice.
+	paths := map[string]string{}
+	for i, e := range r.Environments {
+		paths[filepath.Clean(e.Path)] = fmt.Sprintf("environments[%d].path", i)
+	}
+	for i, p := range r.EntryPoints {
+		if first, dup := paths[filepath.Clean(p)]; dup {
+			return nil, fmt.Errorf("%s: entryPoints[%d] %q is listed already (%s)", path, i, p, first)
+		}
+		paths[filepath.Clean(p)] = fmt.Sprintf("entryPoints[%d]", i)
+	}
 	r.Root = root
 	join := func(p string) string {
 		if p == "" || filepath.IsAbs(p) {

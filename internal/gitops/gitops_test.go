@@ -36,6 +36,8 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		"repoURL: x\n": `field "environments" must list at least one`,
 		"environments:\n  - name: dev\n    path: a\n  - name: dev\n    path: b\n": `environments[1].name "dev" is listed twice`,
 		"environments:\n  - path: a\n":                                            `environments[0].name is required`,
+		"environments:\n  - name: dev\n    path: a\nentryPoints: [b, c, ./b]\n":   `entryPoints[2] "./b" is listed already (entryPoints[0])`,
+		"environments:\n  - name: dev\n    path: a\nentryPoints: [a/]\n":          `entryPoints[0] "a/" is listed already (environments[0].path)`,
 	} {
 		p := filepath.Join(dir, "platform.yaml")
 		os.WriteFile(p, []byte(body), 0o644)

@@ -185,13 +185,13 @@ spec:
 	}
 	// Cross-environment flows are still refused by the other end: dev's
 	// egress (dev-to-prod) and dev's ingress (prod-to-dev); flows into the
-	// observability namespace by its ingress policies.
+	// observability and ml-platform namespaces by their ingress policies.
 	if strings.Contains(text, "prod-to-dev") || strings.Contains(strings.Join(got["dev"], ""), "dev-to-prod") {
 		t.Errorf("cross-environment flows must stay denied by dev's policies")
 	}
-	for _, name := range []string{"ml-inference-to-grafana", "ml-inference-to-loki", "ml-inference-to-tempo-directly"} {
+	for _, name := range []string{"ml-inference-to-grafana", "ml-inference-to-loki", "ml-inference-to-tempo-directly", "ml-inference-to-model-registry-other-port", "ml-inference-to-judge"} {
 		if strings.Contains(text, `flow "`+name+`" (prod)`) {
-			t.Errorf("%s must stay denied by the observability namespace's ingress policies", name)
+			t.Errorf("%s must stay denied by the destination namespace's ingress policies", name)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestInjectedFaults: with Deps.Fault set (test builds only), the requests it
@@ -15,7 +16,7 @@ func TestInjectedFaults(t *testing.T) {
 	ts := newTestServer(t, testOptions{})
 	var fail atomic.Bool
 	deps := ts.deps
-	deps.Fault = fail.Load
+	deps.Fault = func() (time.Duration, bool) { return 0, fail.Load() }
 	srv := httptest.NewServer(New(Config{Service: "ml-inference", Version: "test"}, deps))
 	t.Cleanup(srv.Close)
 	ts.Server = srv
@@ -54,5 +55,38 @@ func TestInjectedFaults(t *testing.T) {
 	}
 	if logs := ts.logs.String(); !strings.Contains(logs, `"path":"/predict","endpoint":"/predict","status":500`) {
 		t.Errorf("no access log line for the injected 500:\n%s", logs)
+	}
+}
+
+// TestInjectedLatency: a delay from Deps.Fault is spent inside the observed
+// handler, so the latency histogram records it under the version that then
+// serves the request, which succeeds.
+func TestInjectedLatency(t *testing.T) {
+	ts := newTestServer(t, testOptions{})
+	deps := ts.deps
+	const delay = 30 * time.Millisecond
+	deps.Fault = func() (time.Duration, bool) { return delay, false }
+	srv := httptest.NewServer(New(Config{Service: "ml-inference", Version: "test"}, deps))
+	t.Cleanup(srv.Close)
+	ts.Server = srv
+
+	start := time.Now()
+	status, _, body := ts.do(t, "POST", "/predict", `{"text":"fine"}`)
+	if took := time.Since(start); status != 200 || took < delay {
+		t.Fatalf("with %v injected: %d in %v: %s", delay, status, took, body)
+	}
+	if status, _, _ := ts.do(t, "GET", "/health", ""); status != 200 {
+		t.Errorf("GET /health: %d", status)
+	}
+	metrics := scrape(t, ts)
+	for _, want := range []string{
+		// Not within 25 ms, within 50 ms: the injected 30 ms.
+		`inference_request_duration_seconds_bucket{endpoint="/predict",version="v3",le="0.025"} 0`,
+		`inference_request_duration_seconds_bucket{endpoint="/predict",version="v3",le="0.05"} 1`,
+		`inference_requests_total{endpoint="/predict",status="200",version="v3"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

@@ -207,15 +207,26 @@ func (s *server) inference(format errorFormat, h routedHandler) http.Handler {
 // telemetry.Metrics.InitErrorSeries.
 type inferenceHandler struct{ http.Handler }
 
-// injectFault fails the requests Deps.Fault picks with a 500 and the
-// contract's error body. Without Deps.Fault (every production build) it
-// returns next itself: the handler chain is exactly what it was.
+// injectFault delays the requests by what Deps.Fault says (a slower
+// version), then fails the ones it picks with a 500 and the contract's error
+// body. The delay ends early when the client goes away. Without Deps.Fault
+// (every production build) it returns next itself: the handler chain is
+// exactly what it was.
 func (s *server) injectFault(format errorFormat, next http.Handler) http.Handler {
 	if s.fault == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.fault() {
+		delay, fail := s.fault()
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+			}
+		}
+		if fail {
 			writeError(w, format, errorf(http.StatusInternalServerError, "fault_injected", "failed on purpose by fault injection (test build)"))
 			return
 		}

@@ -88,10 +88,11 @@ type Deps struct {
 	// POST /feedback. nil disables feedback: predictions carry no token and
 	// /feedback answers 404 feedback_disabled.
 	FeedbackKeys *feedback.Keys
-	// Fault, when set, is asked once per inference request whether to fail
-	// it with a 500. Only test builds set it (cmd/ml-inference built with
-	// -tags faultinject, internal/fault); nil leaves the handlers untouched.
-	Fault func() bool
+	// Fault, when set, is asked once per inference request how long to
+	// delay it and whether to fail it with a 500. Only test builds set it
+	// (cmd/ml-inference built with -tags faultinject, internal/fault); nil
+	// leaves the handlers untouched.
+	Fault func() (delay time.Duration, fail bool)
 }
 
 type server struct {
@@ -104,7 +105,7 @@ type server struct {
 	propagator propagation.TextMapPropagator
 	health     *Health
 	now        func() time.Time
-	fault      func() bool
+	fault      func() (time.Duration, bool)
 	keys       *feedback.Keys  // nil: feedback disabled
 	replays    *feedback.Dedup // with keys
 	inFlight   atomic.Int64

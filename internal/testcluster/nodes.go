@@ -44,14 +44,22 @@ func Resources(cpu, memory, pods string) corev1.ResourceList {
 	}
 }
 
+// withStorage adds the node's ephemeral storage (its root filesystem, which
+// every kubelet reports) to r: pods that request or limit ephemeral-storage
+// schedule only where it fits.
+func withStorage(r corev1.ResourceList, size string) corev1.ResourceList {
+	r[corev1.ResourceEphemeralStorage] = resource.MustParse(size)
+	return r
+}
+
 // KindNodes is a one-node kind cluster: a single control-plane node that
 // takes workloads (kind removes the control-plane taint when it is the only
-// node), no zone or region labels, 4 CPU and 8 GiB.
+// node), no zone or region labels, 4 CPU, 8 GiB and 50 GiB of disk.
 func KindNodes() []Node {
 	return []Node{{
 		Name:     "kind-control-plane",
 		Labels:   map[string]string{"node-role.kubernetes.io/control-plane": ""},
-		Capacity: Resources("4", "8Gi", "110"),
+		Capacity: withStorage(Resources("4", "8Gi", "110"), "50Gi"),
 	}}
 }
 
@@ -59,7 +67,7 @@ func KindNodes() []Node {
 func ProductionZones() []string { return []string{"eu-west-1a", "eu-west-1b", "eu-west-1c"} }
 
 // ProductionNodes is a three-zone production cluster: two worker nodes per
-// zone of ProductionZones(), 8 CPU and 32 GiB each, labelled with their zone
+// zone of ProductionZones(), 8 CPU, 32 GiB and 20 GiB of disk each, labelled with their zone
 // and region like a cloud provider labels them.
 func ProductionNodes() []Node {
 	var nodes []Node
@@ -72,7 +80,8 @@ func ProductionNodes() []Node {
 					LabelRegion:                        "eu-west-1",
 					"node.kubernetes.io/instance-type": "m6i.2xlarge",
 				},
-				Capacity: Resources("8", "32Gi", "110"),
+				// EKS managed node groups' default root volume: 20 GiB.
+				Capacity: withStorage(Resources("8", "32Gi", "110"), "20Gi"),
 			})
 		}
 	}

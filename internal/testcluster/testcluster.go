@@ -148,6 +148,9 @@ type Cluster struct {
 	Kubeconfig string
 	// Dir holds the kubeconfig and the logs.
 	Dir string
+	// RolloutsMetrics is the Argo Rollouts controller's /metrics URL ("" without
+	// the Rollouts option).
+	RolloutsMetrics string
 	// Started is how long Start took in all; Timings per component.
 	Started time.Duration
 	Timings []Timing
@@ -518,6 +521,7 @@ func (c *Cluster) components(o Options, bins Binaries, stages []string) ([]compo
 		if o.RolloutsNamespace != "" {
 			args = append(args, "--namespaced", "--namespace="+o.RolloutsNamespace)
 		}
+		c.RolloutsMetrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics)
 		comps = append(comps, component{
 			name: Rollouts,
 			bin:  bins.Rollouts,

@@ -68,9 +68,10 @@ func Server(ctx context.Context, cfg *rest.Config, repo *gitops.Repository, r *R
 			obj := o.DeepCopy()
 			obj.SetResourceVersion("")
 			err := cl.Create(ctx, obj, client.DryRunAll, client.FieldValidation(metav1.FieldValidationStrict))
-			if o.GetKind() == "CustomResourceDefinition" && apierrors.IsAlreadyExists(err) {
-				// Installed from tools/crds at the same pinned version (Argo
-				// CD's own): validated as an update instead.
+			if apierrors.IsAlreadyExists(err) && o.GetKind() == "CustomResourceDefinition" {
+				// A CRD the manifests bring (Argo Rollouts' vendored release
+				// manifest) that the server already has from tools/crds: it
+				// is validated as the update a sync would make.
 				err = dryRunUpdate(ctx, cl, obj)
 			}
 			if err != nil {
