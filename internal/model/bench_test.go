@@ -3,6 +3,8 @@ package model
 import (
 	"strings"
 	"testing"
+
+	"github.com/ml-platform/platform/internal/cputime"
 )
 
 // Texts of the two sizes the API sees: a typical review (60 characters) and
@@ -20,9 +22,11 @@ func BenchmarkPredict(b *testing.B) {
 		}{{"60chars", text60}, {"500chars", text500}} {
 			b.Run(version+"/"+tc.name, func(b *testing.B) {
 				b.ReportAllocs()
+				cpu := cputime.Start()
 				for b.Loop() {
 					Predict(m, tc.text)
 				}
+				cpu.Report(b)
 			})
 		}
 	}

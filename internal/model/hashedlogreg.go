@@ -152,13 +152,20 @@ func (m *HashedLogReg) Score(tokens []string) Prediction {
 func (m *HashedLogReg) Probabilities(tokens []string) [3]float64 {
 	var sum [numGroups][3]float64
 	var count [numGroups]int
+	var buf [hashedBatch]uint32
 	w := m.w
-	m.f.visitHashed(tokens, func(group int, index uint32) {
-		row := w[index*3 : index*3+3]
-		sum[group][0] += float64(row[0])
-		sum[group][1] += float64(row[1])
-		sum[group][2] += float64(row[2])
-		count[group]++
+	m.f.visitHashed(tokens, &buf, func(group, n int) {
+		// The rows' loads are independent of each other and of the sums:
+		// kept in a loop of their own, many are in flight at once.
+		s0, s1, s2 := sum[group][0], sum[group][1], sum[group][2]
+		for _, index := range buf[:n] {
+			row := w[index*3 : index*3+3 : index*3+3]
+			s0 += float64(row[0])
+			s1 += float64(row[1])
+			s2 += float64(row[2])
+		}
+		sum[group] = [3]float64{s0, s1, s2}
+		count[group] += n
 	})
 	bias := w[len(w)-3:]
 	z := [3]float64{float64(bias[0]), float64(bias[1]), float64(bias[2])}
