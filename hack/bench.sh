@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: Go micro-benchmarks (model Predict, full handler vs a bare
-# handler, /predict with and without feedback tokens, /feedback, the feedback
+# handler, the whole handler with v3 against v2 (its throughput ratio printed by
+# hack/bench-ratio.awk), /predict with and without feedback tokens, /feedback, the feedback
 # token itself and the replay store's memory, telemetry on vs off) and an
 # HTTP load run (ml-inference with
 # telemetry on at 10% and 100% trace sampling and off, and a bare net/http
@@ -16,7 +17,12 @@ if ! command -v wrk >/dev/null; then
 fi
 
 echo "==> Go benchmarks"
-go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" ./internal/model/ ./internal/server/ ./internal/feedback/
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" ./internal/model/ ./internal/server/ ./internal/feedback/ | tee "$out"
+
+echo "==> v3 against v2 through the whole handler (BenchmarkHandlerModels, this run)"
+awk -f hack/bench-ratio.awk "$out"
 
 echo "==> HTTP load: ml-inference (telemetry on at 10% and 100% traces, and off) vs bare net/http baseline"
 make --no-print-directory build >/dev/null

@@ -206,7 +206,11 @@ const hashedBatch = 128
 // that collide): each one counts. Training (AppendFeatures) and serving
 // (HashedLogReg.Probabilities) both walk the features with it; flush gets
 // no slice, so buf stays on its owner's stack.
-func (f *Featurizer) visitHashed(tokens []string, buf *[hashedBatch]uint32, flush func(group, n int)) {
+//
+// A token's character n-grams depend on the token alone. If known is not
+// nil, it is asked about each token before them, and when it says true they
+// are left out: the caller has their sum (HashedLogReg's vocabulary).
+func (f *Featurizer) visitHashed(tokens []string, buf *[hashedBatch]uint32, flush func(group, n int), known func(token string) bool) {
 	n := 0
 	emit := func(group int, index uint32) {
 		buf[n] = index
@@ -237,7 +241,7 @@ func (f *Featurizer) visitHashed(tokens []string, buf *[hashedBatch]uint32, flus
 	}
 	var offs [maxCharRunes + 1]int
 	for _, t := range tokens {
-		if !isWordToken(t) {
+		if known != nil && known(t) || !isWordToken(t) {
 			continue
 		}
 		// offs[k] is the byte offset of rune k, offs[runes] = len(t).
@@ -313,7 +317,7 @@ func (f *Featurizer) AppendFeatures(dst []Feature, tokens []string) []Feature {
 			dst = append(dst, Feature{index, float32(group)})
 		}
 		count[group] += n
-	})
+	}, nil)
 	var scale [numGroups]float32
 	for g, n := range count {
 		if n > 0 {
