@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: Go micro-benchmarks (model Predict, full handler vs a bare
-# handler, /predict with and without feedback tokens, /feedback, the feedback
+# handler, the whole handler with v3 against v2 (its throughput ratio printed by
+# hack/bench-ratio.awk), /predict with and without feedback tokens, /feedback, the feedback
 # token itself and the replay store's memory, telemetry on vs off) and an
 # HTTP load run (ml-inference with
 # telemetry on at 10% and 100% trace sampling and off, and a bare net/http
@@ -16,7 +17,12 @@ if ! command -v wrk >/dev/null; then
 fi
 
 echo "==> Go benchmarks"
-go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" ./internal/model/ ./internal/server/ ./internal/feedback/
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-1}" ./internal/model/ ./internal/server/ ./internal/feedback/ | tee "$out"
+
+echo "==> v3 against v2 through the whole handler (BenchmarkHandlerModels, this run)"
+awk -f hack/bench-ratio.awk "$out"
 
 echo "==> start to ready with v1, v2 and v3: from the models directory, and from the MLflow cache with MLflow down"
 MLFLOW_VENV="$(hack/venv.sh mlflow)" # a real MLflow fills the cache first

@@ -103,7 +103,11 @@ func checkTrained(ctx context.Context, cfg train.Config, stdout io.Writer) error
 		return fmt.Errorf("%s: the weights are stale: retraining from its params.training gives sha256 %s, the committed %s is %s\nrun `platformctl model train` with the recorded flags and commit %s",
 			path, res.WeightsSHA256, p.Weights, p.WeightsSHA256, cfg.Out)
 	}
-	fmt.Fprintf(stdout, "%s: retrained in %s, weights sha256 %s as committed\n", path, res.Duration.Round(1e7), res.WeightsSHA256)
+	if res.VocabularySHA256 != p.VocabularySHA256 {
+		return fmt.Errorf("%s: the vocabulary is stale: retraining from its params.training gives sha256 %s, the committed %q is %q\nrun `platformctl model train` with the recorded flags and commit %s",
+			path, res.VocabularySHA256, p.Vocabulary, p.VocabularySHA256, cfg.Out)
+	}
+	fmt.Fprintf(stdout, "%s: retrained in %s, weights sha256 %s and vocabulary sha256 %s as committed\n", path, res.Duration.Round(1e7), res.WeightsSHA256, res.VocabularySHA256)
 	return nil
 }
 
@@ -137,7 +141,7 @@ func parseTrainFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.IntVar(&h.MaxIterations, "max-iterations", h.MaxIterations, "L-BFGS iteration limit")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "goroutines computing the gradient (the result does not depend on it)")
 	var opts trainOptions
-	fs.BoolVar(&opts.check, "check", false, "retrain the artifact in --out from the configuration it records and fail unless the weights are byte-identical")
+	fs.BoolVar(&opts.check, "check", false, "retrain the artifact in --out from the configuration it records and fail unless the weights and the vocabulary are byte-identical")
 	fs.IntVar(&opts.devFolds, "dev-folds", 0, "after training, estimate the macro-F1 on everyday sentences by this many folds of cross-validation on --dev (0: skip)")
 	if err := config.Parse(fs, "PLATFORMCTL", args, getenv); err != nil {
 		return cfg, opts, err
@@ -150,7 +154,7 @@ func printTrainResult(w io.Writer, res *train.Result) {
 	r := res.Record
 	fmt.Fprintf(w, "trained %s in %s: %s after %d iterations (%d evaluations), objective %.6f\n",
 		res.ModelJSON, res.Duration.Round(1e7), r.Status, r.Iterations, r.Evaluations, r.Objective)
-	fmt.Fprintf(w, "weights %s sha256 %s\n", res.WeightsFile, res.WeightsSHA256)
+	fmt.Fprintf(w, "weights %s sha256 %s, vocabulary sha256 %s\n", res.WeightsFile, res.WeightsSHA256, res.VocabularySHA256)
 	for _, d := range r.Data {
 		fmt.Fprintf(w, "data %-10s %s %v: %d examples, sha256 %.12s\n", d.Use, d.Path, d.Splits, d.Examples, d.SHA256)
 	}

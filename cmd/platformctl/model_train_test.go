@@ -38,8 +38,9 @@ func TestCommittedV3IsReproducible(t *testing.T) {
 }
 
 // TestTrainCheckCatchesStaleWeights trains a small artifact, proves --check
-// passes on it, then plants changed weights (consistent checksums, so the
-// artifact still loads) and expects --check to call them stale.
+// passes on it, then plants a changed vocabulary and changed weights, one at
+// a time (consistent checksums, so the artifact still loads), and expects
+// --check to call each stale.
 func TestTrainCheckCatchesStaleWeights(t *testing.T) {
 	chdirRepo(t)
 	small := filepath.Join(t.TempDir(), "small.tsv")
@@ -59,6 +60,26 @@ func TestTrainCheckCatchesStaleWeights(t *testing.T) {
 	if err := run(context.Background(), check, os.Getenv, io.Discard, io.Discard); err != nil {
 		t.Fatalf("fresh artifact: %v", err)
 	}
+	metaPath := filepath.Join(out, model.MetadataFile)
+
+	// A vocabulary without its first word.
+	vocabPath := filepath.Join(out, train.VocabularyFile)
+	vocab, _ := os.ReadFile(vocabPath)
+	freshMeta, _ := os.ReadFile(metaPath)
+	_, planted, _ := bytes.Cut(vocab, []byte("\n"))
+	os.WriteFile(vocabPath, planted, 0o644)
+	plantedSum := sha256.Sum256(planted)
+	freshSum := sha256.Sum256(vocab)
+	os.WriteFile(metaPath, bytes.ReplaceAll(freshMeta, []byte(hex.EncodeToString(freshSum[:])), []byte(hex.EncodeToString(plantedSum[:]))), 0o644)
+	if _, err := model.LoadArtifact(out); err != nil {
+		t.Fatalf("the planted vocabulary must still load: %v", err)
+	}
+	err := run(context.Background(), check, os.Getenv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "vocabulary is stale") || !strings.Contains(err.Error(), metaPath) {
+		t.Fatalf("planted vocabulary: err %v, want stale naming %s", err, metaPath)
+	}
+	os.WriteFile(vocabPath, vocab, 0o644)
+	os.WriteFile(metaPath, freshMeta, 0o644)
 
 	weightsPath := filepath.Join(out, "weights.bin")
 	data, _ := os.ReadFile(weightsPath)
@@ -66,14 +87,13 @@ func TestTrainCheckCatchesStaleWeights(t *testing.T) {
 	binary.LittleEndian.PutUint32(data[20:], crc32.Checksum(data[24:], crc32.MakeTable(crc32.Castagnoli)))
 	os.WriteFile(weightsPath, data, 0o644)
 	sum := sha256.Sum256(data)
-	metaPath := filepath.Join(out, model.MetadataFile)
 	meta, _ := os.ReadFile(metaPath)
 	os.WriteFile(metaPath, bytes.ReplaceAll(meta, []byte(recordedSum(t, metaPath)), []byte(hex.EncodeToString(sum[:]))), 0o644)
 	if _, err := model.LoadArtifact(out); err != nil {
 		t.Fatalf("the planted artifact must still load: %v", err)
 	}
-	err := run(context.Background(), check, os.Getenv, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "stale") || !strings.Contains(err.Error(), metaPath) {
+	err = run(context.Background(), check, os.Getenv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "weights are stale") || !strings.Contains(err.Error(), metaPath) {
 		t.Fatalf("planted weights: err %v, want stale naming %s", err, metaPath)
 	}
 }

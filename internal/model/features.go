@@ -193,50 +193,75 @@ const (
 // real word is longer, and it keeps the offsets on the stack.
 const maxCharRunes = 40
 
-// visitHashed calls add for each hashed feature of tokens, group by group
-// (all words, then all character n-grams), in a fixed order. Indices may
-// repeat (a word that occurs twice, two n-grams that collide): each call
-// counts. Training (AppendFeatures) and serving (HashedLogReg.Probabilities)
-// both walk the features with it.
-func (f *Featurizer) visitHashed(tokens []string, add func(group int, index uint32)) {
+// hashedBatch is how many hashed features visitHashed hands over at a time.
+// Handing them over in batches, not one call per feature, lets the weight
+// lookups of a batch run in a tight loop whose loads (random rows of a table
+// larger than the cache) overlap.
+const hashedBatch = 128
+
+// visitHashed lists the hashed features of tokens, group by group (all
+// words, then all character n-grams), in a fixed order: it writes their
+// indices into buf and calls flush(group, n) when buf[:n] is full or a group
+// ends (n > 0). Indices may repeat (a word that occurs twice, two n-grams
+// that collide): each one counts. Training (AppendFeatures) and serving
+// (HashedLogReg.Probabilities) both walk the features with it; flush gets
+// no slice, so buf stays on its owner's stack.
+//
+// A token's character n-grams depend on the token alone. If known is not
+// nil, it is asked about each token before them, and when it says true they
+// are left out: the caller has their sum (HashedLogReg's vocabulary).
+func (f *Featurizer) visitHashed(tokens []string, buf *[hashedBatch]uint32, flush func(group, n int), known func(token string) bool) {
+	n := 0
+	emit := func(group int, index uint32) {
+		buf[n] = index
+		if n++; n == len(buf) {
+			flush(group, n)
+			n = 0
+		}
+	}
 	var prev uint64
+	scope := f.lex.newNegationScan()
 	for i, t := range tokens {
 		h := xxhash.Sum64String(t)
-		add(groupWords, f.bucket(tagWord, h))
+		emit(groupWords, f.bucket(tagWord, h))
 		if f.cfg.WordNgrams >= 2 && i > 0 {
-			add(groupWords, f.bucket(tagPair, mix(prev)^h))
+			emit(groupWords, f.bucket(tagPair, mix(prev)^h))
 		}
-		if f.cfg.NegationMarks && isWordToken(t) && f.lex.negated(tokens, i) {
-			add(groupWords, f.bucket(tagNegated, h))
+		if f.cfg.NegationMarks && scope.next(i, t) && isWordToken(t) {
+			emit(groupWords, f.bucket(tagNegated, h))
 		}
 		prev = h
+	}
+	if n > 0 {
+		flush(groupWords, n)
+		n = 0
 	}
 	if f.cfg.CharNgramMax == 0 {
 		return
 	}
 	var offs [maxCharRunes + 1]int
 	for _, t := range tokens {
-		if !isWordToken(t) {
+		if known != nil && known(t) || !isWordToken(t) {
 			continue
 		}
-		// offs[k] is the byte offset of rune k, offs[n] = len(t).
-		n := 0
+		// offs[k] is the byte offset of rune k, offs[runes] = len(t).
+		runes := 0
 		for i := range t {
-			if n == maxCharRunes {
-				n = -1
+			if runes == maxCharRunes {
+				runes = -1
 				break
 			}
-			offs[n] = i
-			n++
+			offs[runes] = i
+			runes++
 		}
-		if n < 0 {
+		if runes < 0 {
 			continue // longer than any word: a run-on hashtag or noise
 		}
-		offs[n] = len(t)
-		// The framed word "<t>" has n+2 runes: '<' at 0, t's rune k at k+1,
-		// '>' at n+1. An n-gram covers framed runes first..last.
+		offs[runes] = len(t)
+		// The framed word "<t>" has runes+2 runes: '<' at 0, t's rune k at
+		// k+1, '>' at runes+1. An n-gram covers framed runes first..last.
 		for size := f.cfg.CharNgramMin; size <= f.cfg.CharNgramMax; size++ {
-			for first := 0; first+size <= n+2; first++ {
+			for first := 0; first+size <= runes+2; first++ {
 				last := first + size - 1
 				tag := tagChars
 				lo, hi := first-1, last-1 // rune range of t, inclusive
@@ -244,16 +269,19 @@ func (f *Featurizer) visitHashed(tokens []string, add func(group int, index uint
 					tag |= tagCharsStart
 					lo = 0
 				}
-				if last == n+1 {
+				if last == runes+1 {
 					tag |= tagCharsEnd
-					hi = n - 1
+					hi = runes - 1
 				}
 				if hi < lo {
 					continue // "<>": a frame with no letters
 				}
-				add(groupChars, f.bucket(tag, xxhash.Sum64String(t[offs[lo]:offs[hi+1]])))
+				emit(groupChars, f.bucket(tag, xxhash.Sum64String(t[offs[lo]:offs[hi+1]])))
 			}
 		}
+	}
+	if n > 0 {
+		flush(groupChars, n)
 	}
 }
 
@@ -283,10 +311,13 @@ func (f *Featurizer) denseFeatures(tokens []string) [numDense]float32 {
 func (f *Featurizer) AppendFeatures(dst []Feature, tokens []string) []Feature {
 	start := len(dst)
 	var count [numGroups]int
-	f.visitHashed(tokens, func(group int, index uint32) {
-		dst = append(dst, Feature{index, float32(group)})
-		count[group]++
-	})
+	var buf [hashedBatch]uint32
+	f.visitHashed(tokens, &buf, func(group, n int) {
+		for _, index := range buf[:n] {
+			dst = append(dst, Feature{index, float32(group)})
+		}
+		count[group] += n
+	}, nil)
 	var scale [numGroups]float32
 	for g, n := range count {
 		if n > 0 {

@@ -36,6 +36,11 @@ type HashedLogRegParams struct {
 	// (LoadRuleLexicon): if v2's rules change, its features mean something
 	// else and the model must be retrained.
 	LexiconSHA256 string `json:"lexicon_sha256"`
+	// Vocabulary is the vocabulary file (vocabulary.go), inside the
+	// artifact: the words whose character n-grams are summed at load. It is
+	// optional and changes only the speed.
+	Vocabulary       string `json:"vocabulary,omitempty"`
+	VocabularySHA256 string `json:"vocabulary_sha256,omitempty"`
 	// Training records how the weights were made (data, hyperparameters). It
 	// is owned and decoded strictly by internal/train; serving ignores it.
 	Training json.RawMessage `json:"training,omitempty"`
@@ -48,6 +53,14 @@ type HashedLogReg struct {
 	f *Featurizer
 	// w holds one row of len(Labels) weights per feature, then the bias row.
 	w []float32
+	// words holds, for each word of the vocabulary, the sum of the weight
+	// rows of its character n-grams and their number.
+	words map[string]wordChars
+}
+
+type wordChars struct {
+	n   int
+	sum [3]float64
 }
 
 func newHashedLogReg(dir string, raw json.RawMessage) (Model, error) {
@@ -62,6 +75,10 @@ func newHashedLogReg(dir string, raw json.RawMessage) (Model, error) {
 		return nil, fmt.Errorf("field \"params.weights\": %q must name a file inside the artifact", p.Weights)
 	case len(p.WeightsSHA256) != 64:
 		return nil, errors.New("field \"params.weights_sha256\" must be a hex sha256")
+	case p.Vocabulary != "" && !filepath.IsLocal(p.Vocabulary):
+		return nil, fmt.Errorf("field \"params.vocabulary\": %q must name a file inside the artifact", p.Vocabulary)
+	case (p.Vocabulary == "") != (p.VocabularySHA256 == ""), p.Vocabulary != "" && len(p.VocabularySHA256) != 64:
+		return nil, errors.New("field \"params.vocabulary_sha256\" must be the hex sha256 of params.vocabulary, and is given with it")
 	case len(p.Training) > 0 && !bytes.HasPrefix(bytes.TrimSpace(p.Training), []byte("{")):
 		return nil, errors.New("field \"params.training\" must be an object")
 	}
@@ -83,17 +100,55 @@ func newHashedLogReg(dir string, raw json.RawMessage) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewHashedLogReg(f, w)
+	var vocabulary []string
+	if p.Vocabulary != "" {
+		if vocabulary, err = ReadVocabulary(filepath.Join(dir, p.Vocabulary), p.VocabularySHA256); err != nil {
+			return nil, err
+		}
+	}
+	return NewHashedLogReg(f, w, vocabulary)
 }
 
-// NewHashedLogReg builds the model from a featurizer and weights of its
-// shape (features plus the bias, by len(Labels)); training uses it to score
-// weights it has not written.
-func NewHashedLogReg(f *Featurizer, w Weights) (*HashedLogReg, error) {
+// NewHashedLogReg builds the model from a featurizer, weights of its shape
+// (features plus the bias, by len(Labels)) and a vocabulary (may be nil; see
+// vocabulary.go); training uses it to score weights it has not written.
+func NewHashedLogReg(f *Featurizer, w Weights, vocabulary []string) (*HashedLogReg, error) {
 	if w.Rows != f.Dimensions()+1 || w.Classes != len(Labels) || len(w.Values) != w.Rows*w.Classes {
 		return nil, fmt.Errorf("weights of %d x %d (%d values) do not fit %d features and %d labels", w.Rows, w.Classes, len(w.Values), f.Dimensions(), len(Labels))
 	}
-	return &HashedLogReg{f: f, w: w.Values}, nil
+	m := &HashedLogReg{f: f, w: w.Values}
+	if len(vocabulary) > 0 && f.cfg.CharNgramMax > 0 {
+		m.words = make(map[string]wordChars, len(vocabulary))
+		one := []string{""}
+		for _, word := range vocabulary {
+			one[0] = word
+			var e wordChars
+			var buf [hashedBatch]uint32
+			f.visitHashed(one, &buf, func(group, n int) {
+				if group == groupChars {
+					e.n += n
+					e.sum = m.sumRows(e.sum, buf[:n])
+				}
+			}, nil)
+			m.words[word] = e
+		}
+	}
+	return m, nil
+}
+
+// sumRows adds the weight rows at indices to s, in order. The rows' loads
+// are independent of each other and of the sums: in a loop of their own,
+// many are in flight at once.
+func (m *HashedLogReg) sumRows(s [3]float64, indices []uint32) [3]float64 {
+	w := m.w
+	s0, s1, s2 := s[0], s[1], s[2]
+	for _, index := range indices {
+		row := w[index*3 : index*3+3 : index*3+3]
+		s0 += float64(row[0])
+		s1 += float64(row[1])
+		s2 += float64(row[2])
+	}
+	return [3]float64{s0, s1, s2}
 }
 
 // LoadRuleLexicon loads a rule-lexicon artifact (v2) for its features and
@@ -152,14 +207,31 @@ func (m *HashedLogReg) Score(tokens []string) Prediction {
 func (m *HashedLogReg) Probabilities(tokens []string) [3]float64 {
 	var sum [numGroups][3]float64
 	var count [numGroups]int
+	var buf [hashedBatch]uint32
+	// The vocabulary's words bring their character n-grams' sum: the
+	// same rows, added in another order.
+	var known func(string) bool
+	var vocab [3]float64
+	if m.words != nil {
+		known = func(t string) bool {
+			e, ok := m.words[t]
+			if ok {
+				vocab[0] += e.sum[0]
+				vocab[1] += e.sum[1]
+				vocab[2] += e.sum[2]
+				count[groupChars] += e.n
+			}
+			return ok
+		}
+	}
+	m.f.visitHashed(tokens, &buf, func(group, n int) {
+		sum[group] = m.sumRows(sum[group], buf[:n])
+		count[group] += n
+	}, known)
+	for c := range vocab {
+		sum[groupChars][c] += vocab[c]
+	}
 	w := m.w
-	m.f.visitHashed(tokens, func(group int, index uint32) {
-		row := w[index*3 : index*3+3]
-		sum[group][0] += float64(row[0])
-		sum[group][1] += float64(row[1])
-		sum[group][2] += float64(row[2])
-		count[group]++
-	})
 	bias := w[len(w)-3:]
 	z := [3]float64{float64(bias[0]), float64(bias[1]), float64(bias[2])}
 	for g := range sum {

@@ -166,7 +166,14 @@ func writeTestArtifact(t *testing.T) (string, HashedLogRegParams) {
 	}
 	os.WriteFile(filepath.Join(dir, "weights.bin"), buf.Bytes(), 0o644)
 	sum := sha256.Sum256(buf.Bytes())
-	p := HashedLogRegParams{Labels: Labels, Features: smallFeatures, Weights: "weights.bin", WeightsSHA256: hex.EncodeToString(sum[:]), LexiconSHA256: lexSHA}
+	words, err := EncodeVocabulary([]string{"bad", "good"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "vocabulary.txt"), words, 0o644)
+	vocabSum := sha256.Sum256(words)
+	p := HashedLogRegParams{Labels: Labels, Features: smallFeatures, Weights: "weights.bin", WeightsSHA256: hex.EncodeToString(sum[:]), LexiconSHA256: lexSHA,
+		Vocabulary: "vocabulary.txt", VocabularySHA256: hex.EncodeToString(vocabSum[:])}
 	p.Features.Lexicon = "../v2"
 	writeParams(t, dir, p)
 	return dir, p
@@ -221,6 +228,10 @@ func TestHashedLogRegRefusesBadArtifacts(t *testing.T) {
 			os.WriteFile(path, append(data, []byte("\nzzzgreat\t2.0\n")...), 0o644)
 		}, `field "params.lexicon_sha256": the lexicon artifact ../v2 has changed`},
 		{"training not an object", func(_ string, p *HashedLogRegParams) { p.Training = json.RawMessage(`[1]`) }, `field "params.training"`},
+		{"vocabulary outside", func(_ string, p *HashedLogRegParams) { p.Vocabulary = "../vocabulary.txt" }, `field "params.vocabulary"`},
+		{"vocabulary without sha", func(_ string, p *HashedLogRegParams) { p.VocabularySHA256 = "" }, `field "params.vocabulary_sha256"`},
+		{"vocabulary sha", func(_ string, p *HashedLogRegParams) { p.VocabularySHA256 = strings.Repeat("a", 64) }, `"params.vocabulary_sha256" says`},
+		{"vocabulary missing", func(dir string, _ *HashedLogRegParams) { os.Remove(filepath.Join(dir, "vocabulary.txt")) }, "read vocabulary"},
 	}
 	for _, c := range cases {
 		dir, p := writeTestArtifact(t)
@@ -252,34 +263,101 @@ func TestFeaturizerAllocatesNothing(t *testing.T) {
 
 // TestServingMatchesTrainingFeatures: the served probabilities equal softmax
 // of the dot product of the weights with AppendFeatures' vector, the one
-// training fits, on random weights and texts of every kind.
+// training fits, on random weights and texts of every kind, with and
+// without a vocabulary (whose words' character n-grams are summed at load).
 func TestServingMatchesTrainingFeatures(t *testing.T) {
 	dir, _ := writeTestArtifact(t)
 	v, err := LoadArtifact(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := v.Model.(*HashedLogReg)
+	f := v.Model.(*HashedLogReg).f
 	rng := rand.New(rand.NewPCG(3, 4))
-	for i := range m.w {
-		m.w[i] = float32(rng.NormFloat64())
+	w := Weights{Rows: f.Dimensions() + 1, Classes: 3, Values: make([]float32, (f.Dimensions()+1)*3)}
+	for i := range w.Values {
+		w.Values[i] = float32(rng.NormFloat64())
 	}
-	for _, text := range append(differentialCorpus()[:400], text60, text500, "not good at all!!! @bob http://x.y 😀") {
-		tokens := m.Tokenize(text)
+	texts := append(differentialCorpus()[:400], text60, text500, "not good at all!!! @bob http://x.y 😀")
+	// The vocabulary of half the texts: the other half has words it lacks.
+	vocabulary := f.Vocabulary(texts[:200], 1)
+	plain, err := NewHashedLogReg(f, w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached, err := NewHashedLogReg(f, w, vocabulary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known, unknown := 0, 0
+	for _, text := range texts {
+		tokens := f.Tokenize(text)
 		z := [3]float64{}
-		bias := m.w[len(m.w)-3:]
+		bias := w.Values[len(w.Values)-3:]
 		for c := range z {
 			z[c] = float64(bias[c])
 		}
-		for _, ft := range m.f.AppendFeatures(nil, tokens) {
+		for _, ft := range f.AppendFeatures(nil, tokens) {
 			for c := range z {
-				z[c] += float64(ft.Value) * float64(m.w[int(ft.Index)*3+c])
+				z[c] += float64(ft.Value) * float64(w.Values[int(ft.Index)*3+c])
 			}
 		}
-		want, got := Softmax(z), m.Probabilities(tokens)
+		want := Softmax(z)
+		for _, m := range []*HashedLogReg{plain, cached} {
+			got := m.Probabilities(tokens)
+			for c := range want {
+				if math.Abs(want[c]-got[c]) > 1e-9 {
+					t.Fatalf("%q (vocabulary of %d words): served %v, training's features give %v", text, len(m.words), got, want)
+				}
+			}
+		}
+		for _, tok := range tokens {
+			if _, ok := cached.words[tok]; ok {
+				known++
+			} else if hasCharNgrams(tok) {
+				unknown++
+			}
+		}
+	}
+	if known == 0 || unknown == 0 {
+		t.Errorf("%d words in the vocabulary and %d outside: the test must see both", known, unknown)
+	}
+}
+
+// TestVocabularyChangesOnlySpeed: the committed v3 answers the same with its
+// vocabulary as without, on every text of the differential corpus.
+func TestVocabularyChangesOnlySpeed(t *testing.T) {
+	m := loadRepoModel(t, "v3").Model.(*HashedLogReg)
+	if len(m.words) == 0 {
+		t.Fatal("models/v3 has no vocabulary")
+	}
+	plain, err := NewHashedLogReg(m.f, Weights{Rows: m.f.Dimensions() + 1, Classes: 3, Values: m.w}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range append(differentialCorpus(), text60, text500) {
+		tokens := m.Tokenize(text)
+		got, want := m.Probabilities(tokens), plain.Probabilities(tokens)
 		for c := range want {
-			if math.Abs(want[c]-got[c]) > 1e-9 {
-				t.Fatalf("%q: served %v, training's features give %v", text, got, want)
+			if math.Abs(want[c]-got[c]) > 1e-12 {
+				t.Fatalf("%q: %v with the vocabulary, %v without", text, got, want)
+			}
+		}
+	}
+}
+
+// TestHashedLogRegAllocatesNothing: scoring allocates nothing, with or
+// without the vocabulary (tokenizing allocates what v2's tokenizer does).
+func TestHashedLogRegAllocatesNothing(t *testing.T) {
+	m := loadRepoModel(t, "v3").Model.(*HashedLogReg)
+	plain, err := NewHashedLogReg(m.f, Weights{Rows: m.f.Dimensions() + 1, Classes: 3, Values: m.w}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{text60, text500} {
+		tokens := m.Tokenize(text)
+		for _, model := range []*HashedLogReg{m, plain} {
+			if n := testing.AllocsPerRun(100, func() { model.Score(tokens) }); n != 0 {
+				t.Errorf("Score allocates %v times (vocabulary of %d words, %d tokens)", n, len(model.words), len(tokens))
 			}
 		}
 	}

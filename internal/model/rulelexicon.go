@@ -471,12 +471,41 @@ func (m *RuleLexicon) negated(toks []string, i int) bool {
 		if isBoundary(t) {
 			return false
 		}
-		if _, ok := m.negators[t]; ok {
-			return true
-		}
-		if strings.HasSuffix(t, "n't") {
+		if m.isNegator(t) {
 			return true
 		}
 	}
 	return false
+}
+
+func (m *RuleLexicon) isNegator(t string) bool {
+	if _, ok := m.negators[t]; ok {
+		return true
+	}
+	return strings.HasSuffix(t, "n't")
+}
+
+// negationScan answers negated(toks, i) for i = 0, 1, 2, ... in one pass
+// over toks, looking each token up once instead of once per token after it:
+// a token is negated when the last boundary or negator before it is a
+// negator within the window.
+type negationScan struct {
+	m       *RuleLexicon
+	mark    int  // index of the last boundary or negator seen, or -1
+	negator bool // whether it is a negator
+}
+
+func (m *RuleLexicon) newNegationScan() negationScan { return negationScan{m: m, mark: -1} }
+
+// next reports whether toks[i] is negated (negated(toks, i)); t is toks[i],
+// and the calls must come in order of i from 0.
+func (s *negationScan) next(i int, t string) bool {
+	negated := s.negator && s.mark >= i-s.m.p.NegationWindow
+	switch {
+	case isBoundary(t):
+		s.mark, s.negator = i, false
+	case s.m.isNegator(t):
+		s.mark, s.negator = i, true
+	}
+	return negated
 }

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/ml-platform/platform/internal/cputime"
 	"github.com/ml-platform/platform/internal/feedback"
 	"github.com/ml-platform/platform/internal/registry"
 	"github.com/ml-platform/platform/internal/router"
@@ -89,6 +90,7 @@ func BenchmarkHandlerModels(b *testing.B) {
 		for _, version := range models.Current().Versions() {
 			b.Run(text.name+"/"+version, func(b *testing.B) {
 				b.ReportAllocs()
+				cpu := cputime.Start()
 				for b.Loop() {
 					req := httptest.NewRequest("POST", "/predict", bytes.NewReader(body))
 					req.Header.Set("Content-Type", "application/json")
@@ -99,6 +101,7 @@ func BenchmarkHandlerModels(b *testing.B) {
 						b.Fatalf("status %d: %s", rec.Code, rec.Body)
 					}
 				}
+				cpu.Report(b)
 			})
 		}
 	}

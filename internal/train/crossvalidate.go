@@ -55,7 +55,7 @@ func CrossValidateDev(ctx context.Context, cfg Config, folds int) (evaluate.Resu
 		if err != nil {
 			return evaluate.Result{}, fmt.Errorf("fold %d: %w", k, err)
 		}
-		if byFold[k], err = model.NewHashedLogReg(feat, w); err != nil {
+		if byFold[k], err = model.NewHashedLogReg(feat, w, nil); err != nil {
 			return evaluate.Result{}, err
 		}
 	}

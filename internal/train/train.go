@@ -132,11 +132,18 @@ type Result struct {
 	ModelJSON     string
 	WeightsFile   string
 	WeightsSHA256 string
-	Duration      time.Duration
+	// VocabularySHA256 is the sha256 of the vocabulary file.
+	VocabularySHA256 string
+	Duration         time.Duration
 }
 
 // WeightsFile is the name of the weights file in the artifact.
 const WeightsFile = "weights.bin"
+
+// VocabularyFile is the name of the vocabulary file in the artifact: the
+// training words seen at least model.VocabularyMinCount times, whose
+// character n-grams the served model sums once, at load.
+const VocabularyFile = "vocabulary.txt"
 
 // Train runs cfg: it loads the data, fits the weights, writes the artifact to
 // cfg.Out and measures it.
@@ -180,7 +187,8 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 		Status:          fitted.Status.String(),
 		Objective:       fitted.F,
 	}
-	out, err := writeArtifact(cfg, w, lexSHA, record)
+	vocabulary := feat.Vocabulary(texts(data.train), model.VocabularyMinCount)
+	out, err := writeArtifact(cfg, w, vocabulary, lexSHA, record)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +287,7 @@ func exampleWeights(exs []example, h Hyperparameters) []float64 {
 	return out
 }
 
-func writeArtifact(cfg Config, w model.Weights, lexSHA string, record Record) (*Result, error) {
+func writeArtifact(cfg Config, w model.Weights, vocabulary []string, lexSHA string, record Record) (*Result, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, err
 	}
@@ -293,17 +301,29 @@ func writeArtifact(cfg Config, w model.Weights, lexSHA string, record Record) (*
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	weightsSHA := hex.EncodeToString(sum[:])
+	words, err := model.EncodeVocabulary(vocabulary)
+	if err != nil {
+		return nil, err
+	}
+	vocabularyPath := filepath.Join(cfg.Out, VocabularyFile)
+	if err := generate.WriteFile(vocabularyPath, words); err != nil {
+		return nil, err
+	}
+	sum = sha256.Sum256(words)
+	vocabularySHA := hex.EncodeToString(sum[:])
 	training, err := json.Marshal(record)
 	if err != nil {
 		return nil, err
 	}
 	params, err := json.Marshal(model.HashedLogRegParams{
-		Labels:        model.Labels,
-		Features:      cfg.Features,
-		Weights:       WeightsFile,
-		WeightsSHA256: weightsSHA,
-		LexiconSHA256: lexSHA,
-		Training:      training,
+		Labels:           model.Labels,
+		Features:         cfg.Features,
+		Weights:          WeightsFile,
+		WeightsSHA256:    weightsSHA,
+		LexiconSHA256:    lexSHA,
+		Vocabulary:       VocabularyFile,
+		VocabularySHA256: vocabularySHA,
+		Training:         training,
 	})
 	if err != nil {
 		return nil, err
@@ -329,7 +349,7 @@ func writeArtifact(cfg Config, w model.Weights, lexSHA string, record Record) (*
 	if err := model.WriteMetadata(modelJSON, meta); err != nil {
 		return nil, err
 	}
-	return &Result{ModelJSON: modelJSON, WeightsFile: weightsPath, WeightsSHA256: weightsSHA}, nil
+	return &Result{ModelJSON: modelJSON, WeightsFile: weightsPath, WeightsSHA256: weightsSHA, VocabularySHA256: vocabularySHA}, nil
 }
 
 // LexiconDir is where an artifact keeps its copy of the rule-lexicon

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,7 +126,7 @@ func smallSemEval(t *testing.T, step int) string {
 func TestTrainingIsDeterministic(t *testing.T) {
 	small := smallSemEval(t, 25)
 	root := t.TempDir()
-	var sums []string
+	var sums, vocabularies []string
 	for i, workers := range []int{1, 2, 2} {
 		cfg := fullConfig(filepath.Join(root, string(rune('a'+i)), "v3"))
 		cfg.SemEval, cfg.Workers = small, workers
@@ -137,12 +138,16 @@ func TestTrainingIsDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		sums = append(sums, res.WeightsSHA256)
+		vocabularies = append(vocabularies, res.VocabularySHA256)
 		if i == 0 {
 			checkResult(t, res)
 		}
 	}
 	if sums[0] != sums[1] {
 		t.Errorf("weights differ between runs with 1 and 2 workers: %s, %s", sums[0], sums[1])
+	}
+	if vocabularies[0] != vocabularies[1] || vocabularies[0] != vocabularies[2] {
+		t.Errorf("the vocabulary, which depends on the data alone, differs between runs: %q", vocabularies)
 	}
 	if sums[2] == sums[0] {
 		t.Errorf("another hash seed gave the same weights")
@@ -184,6 +189,19 @@ func checkResult(t *testing.T, res *Result) {
 	}
 	if p.WeightsSHA256 != res.WeightsSHA256 || r.Hyperparameters != res.Record.Hyperparameters {
 		t.Errorf("record %+v does not match the result", r)
+	}
+	// The vocabulary: the training words seen at least twice, in byte order.
+	if p.Vocabulary != VocabularyFile || p.VocabularySHA256 != res.VocabularySHA256 {
+		t.Errorf("params.vocabulary %q (sha256 %s), the result's sha256 %s", p.Vocabulary, p.VocabularySHA256, res.VocabularySHA256)
+	}
+	words, err := model.ReadVocabulary(filepath.Join(filepath.Dir(res.ModelJSON), p.Vocabulary), p.VocabularySHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"the", "good"} {
+		if !slices.Contains(words, w) {
+			t.Errorf("the vocabulary of %d words lacks %q", len(words), w)
+		}
 	}
 }
 
