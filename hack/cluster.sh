@@ -65,10 +65,10 @@ up() {
   local platformctl=bin/platformctl tags=()
   CGO_ENABLED=0 go build -trimpath -o "$platformctl" ./cmd/platformctl
   # One image built from this checkout, under every tag the local apps
-  # deploy: dev's and staging's ml-inference, and the canary judge's
-  # (ml-platform), which runs /platformctl from the same image.
+  # deploy: dev's and staging's ml-inference, and ml-platform's (the canary
+  # judge and the model seed run /platformctl from the same image).
   local where tag
-  for where in "--env dev" "--env staging" "--dir infrastructure/base/ml-platform/judge"; do
+  for where in "--env dev" "--env staging" "--dir infrastructure/base/ml-platform"; do
     # shellcheck disable=SC2086 # two words: the flag and its value
     tag="ghcr.io/ml-platform/ml-inference:$("$platformctl" image tag $where 2>/dev/null)"
     [[ " ${tags[*]} " == *" $tag "* ]] || tags+=("$tag")

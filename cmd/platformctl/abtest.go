@@ -496,7 +496,11 @@ func abtestPromote(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	for _, e := range c.Envs {
-		if alias := abrollout.AliasOf(e.Env); alias != "" {
+		alias, err := abrollout.AliasOf(repo, e.Env)
+		if err != nil {
+			return err
+		}
+		if alias != "" {
 			fmt.Fprintf(stdout, "then move the registry alias %s follows: platformctl model promote %s --alias %s --reason %q\n", e.Env, *winner, alias, "abtest "+spec.Name)
 		}
 	}

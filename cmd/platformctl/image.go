@@ -115,7 +115,7 @@ func imageTag(ctx context.Context, args []string, getenv func(string) string, st
 	fs := config.NewFlagSet("platformctl image tag", stderr)
 	root := fs.String("root", ".", "repository root")
 	env := fs.String("env", "dev", "environment (infrastructure/platform.yaml)")
-	dir := fs.String("dir", "", "a kustomization directory instead of an environment, e.g. infrastructure/base/ml-platform/judge (relative to --root)")
+	dir := fs.String("dir", "", "a kustomization directory instead of an environment, e.g. infrastructure/base/ml-platform (relative to --root)")
 	if err := config.Parse(fs, "PLATFORMCTL", args, getenv); err != nil {
 		return err
 	}

@@ -12,13 +12,13 @@ import (
 )
 
 // TestImageTag: `image tag` prints the tag an environment's overlay, or any
-// kustomization (the judge's), sets; a directory with no kustomization is
+// kustomization (ml-platform's), sets; a directory with no kustomization is
 // an error naming it.
 func TestImageTag(t *testing.T) {
 	chdirRepo(t)
 	for args, dir := range map[string]string{
 		"--env prod": "infrastructure/overlays/prod",
-		"--dir infrastructure/base/ml-platform/judge": "infrastructure/base/ml-platform/judge",
+		"--dir infrastructure/base/ml-platform": "infrastructure/base/ml-platform",
 	} {
 		want, err := gitops.ImageTag(dir, imageName)
 		if err != nil || !strings.HasPrefix(want, "sha-") && !strings.HasPrefix(want, "v") {

@@ -35,7 +35,7 @@ var commands = []command{
 	{[]string{"bootstrap"}, "--repo URL --revision REV [--path DIR] [--kubeconfig FILE [--install-argocd] [--secrets] [--repo-token-file F]]", "print (or apply) the root Argo CD Application for a fork; with --kubeconfig also install Argo CD, generate the local secret store and store a private fork's token first", bootstrapCmd},
 	{[]string{"render"}, "DIR", "print a kustomization as Argo CD renders it, remote bases resolved from the pinned Go modules (platform.yaml upstreams)", renderCmd},
 	{[]string{"image", "build"}, "[--platforms P,...] [--tag REF] [--out DIR]", "build the container image without a container runtime: ml-inference and platformctl on scratch, an OCI index (linux/amd64, linux/arm64) as an OCI layout, and a tarball kind can load", imageBuild},
-	{[]string{"image", "tag"}, "--env ENV | --dir DIR", "print the ml-inference tag an environment (or a kustomization, such as the judge's) deploys", imageTag},
+	{[]string{"image", "tag"}, "--env ENV | --dir DIR", "print the ml-inference tag an environment (or a kustomization, such as ml-platform's) deploys", imageTag},
 	{[]string{"image", "set-tag"}, "--env ENV --tag TAG", "set the ml-inference tag an environment deploys (what deploy and promotion pull requests change)", imageSetTag},
 	{[]string{"model", "evaluate"}, "[flags]", "score every model version on the held-out set and the SemEval validation split; --write records the figures in each model.json, --check fails when they are stale", modelEvaluate},
 	{[]string{"model", "train"}, "[flags]", "train the v3 model (hashed-logreg) from the SemEval tweets and the dev set; writes models/v3 and prints its metrics; --check retrains from the recorded configuration and compares", modelTrain},

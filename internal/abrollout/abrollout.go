@@ -217,6 +217,8 @@ type found struct {
 	env             int // index of EnvVar in the container's env, -1: absent
 	hasEnv          bool
 	traffic         string
+	modelSource     string // ML_INFERENCE_MODEL_SOURCE ("": the server's default, dir)
+	modelURI        string // ML_INFERENCE_MODEL_URI
 }
 
 func workload(objs []render.Object) (found, error) {
@@ -240,9 +242,14 @@ func workload(objs []render.Object) (found, error) {
 			f.hasEnv = ok
 			for j, e := range envs {
 				em, _ := e.(map[string]any)
-				if em["name"] == EnvVar {
+				switch em["name"] {
+				case EnvVar:
 					f.env = j
 					f.traffic, _ = em["value"].(string)
+				case "ML_INFERENCE_MODEL_SOURCE":
+					f.modelSource, _ = em["value"].(string)
+				case "ML_INFERENCE_MODEL_URI":
+					f.modelURI, _ = em["value"].(string)
 				}
 			}
 		}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/ml-platform/platform/internal/experiment"
 	"github.com/ml-platform/platform/internal/gitops"
+	"github.com/ml-platform/platform/internal/lifecycle"
+	"github.com/ml-platform/platform/internal/render"
 	"github.com/ml-platform/platform/internal/router"
 )
 
@@ -26,16 +28,34 @@ type AliasMover interface {
 	MoveAlias(ctx context.Context, version, alias, reason string) error
 }
 
-// AliasOf is the registry alias an environment's servers follow ("" when
-// none: dev runs what Git says).
-func AliasOf(env string) string {
-	switch env {
-	case "prod":
-		return "production"
-	case "staging":
-		return "staging"
+// AliasOf is the registry alias an environment's servers follow with their
+// primary model URI, as its rendered manifests say ("" when they serve the
+// models directory of their image, as dev does: dev runs what Git says).
+func AliasOf(repo *gitops.Repository, envName string) (string, error) {
+	env, err := repo.Environment(envName)
+	if err != nil {
+		return "", err
 	}
-	return ""
+	objs, err := render.Build(env.Path)
+	if err != nil {
+		return "", fmt.Errorf("environment %s: %w", envName, err)
+	}
+	f, err := workload(objs)
+	if err != nil {
+		return "", fmt.Errorf("environment %s: %w", envName, err)
+	}
+	if f.modelSource != "mlflow" {
+		return "", nil
+	}
+	primary, _, _ := strings.Cut(f.modelURI, ",")
+	if primary = strings.TrimSpace(primary); primary == "" {
+		return "", fmt.Errorf("environment %s: ML_INFERENCE_MODEL_SOURCE is mlflow but ML_INFERENCE_MODEL_URI is not set", envName)
+	}
+	u, err := lifecycle.ParseModelURI(primary)
+	if err != nil {
+		return "", fmt.Errorf("environment %s: ML_INFERENCE_MODEL_URI: %w", envName, err)
+	}
+	return u.Alias, nil
 }
 
 // live reports whether a traffic split still runs an experiment (two or
@@ -96,7 +116,11 @@ func Promote(ctx context.Context, repo *gitops.Repository, spec *experiment.Spec
 	c.Message = fmt.Sprintf("abtest %s: promote %s to 100%% in %s\n\n%s\nWritten by platformctl abtest promote.", spec.Name, winner, envNames(c.Envs), why)
 	if registry != nil {
 		for _, e := range c.Envs {
-			if alias := AliasOf(e.Env); alias != "" {
+			alias, err := AliasOf(repo, e.Env)
+			if err != nil {
+				return c, fmt.Errorf("the Git change is written, but which alias %s follows is unknown: %w", e.Env, err)
+			}
+			if alias != "" {
 				if err := registry.MoveAlias(ctx, winner, alias, fmt.Sprintf("abtest %s: %s", spec.Name, why)); err != nil {
 					return c, fmt.Errorf("the Git change is written, but moving alias %s to %s failed: %w", alias, winner, err)
 				}

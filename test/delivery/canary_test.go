@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/ml-platform/platform/internal/render"
 	"github.com/ml-platform/platform/internal/rollout"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // The scenarios' namespaces. The one without traffic is staging's own, so
@@ -103,6 +106,7 @@ func phases(m rollout.Metric) []string {
 func goodVersionPromoted(t *testing.T, s *suite, staging []render.Object) {
 	e := deploy(t, s, staging, nsGood, nil, requestRate)
 	oldStable := e.status().StableHash
+	steps := watchSteps(t, s, e.ns)
 	updated := e.update("v0.2.0", "")
 	st, done := e.waitFor("promoted to the new version", canaryMax+time.Minute, func(st *rollout.Status) bool {
 		return st.Phase == "Healthy" && st.StableHash != oldStable && st.StableHash == st.CanaryHash && !st.Aborted
@@ -111,15 +115,9 @@ func goodVersionPromoted(t *testing.T, s *suite, staging []render.Object) {
 		t.Fatalf("promoted but aborted=%t paused=%v", st.Aborted, st.PauseReasons)
 	}
 	newHash := st.StableHash
-	// Every step was taken, in order, each setWeight with its pods.
-	var seen []int
-	for i := 0; i <= st.Steps; i++ {
-		if _, ok := e.rec.first(func(ev event) bool { return ev.stepIndex == i && ev.canary == newHash }); ok {
-			seen = append(seen, i)
-		}
-	}
-	if len(seen) < st.Steps {
-		t.Errorf("steps seen %v of %d:\n%s", seen, st.Steps, e.rec.String())
+	// Every step was taken, in the status the controller wrote (watched).
+	if seen := steps.of(newHash); len(seen) != st.Steps+1 {
+		t.Errorf("step indices of the canary %v, want 0..%d:\n%s", seen, st.Steps, e.rec.String())
 	}
 	gateRun, gate := analysis(t, st, "step", "judge")
 	last := gate.Last()
@@ -363,4 +361,59 @@ func platformctl(t *testing.T, s *suite, args ...string) string {
 		t.Fatalf("platformctl %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
 	return out.String()
+}
+
+// stepWatch records every step index the Rollout's status takes for each
+// canary hash, from a watch: every status write the controller makes is an
+// update the watch delivers, so a step that lasts a few milliseconds (a
+// setWeight whose pods are already there, a gate whose verdict is ready) is
+// seen too, where the recorder's 100 ms samples may miss it.
+type stepWatch struct {
+	mu    sync.Mutex
+	steps map[string]map[int]bool // canary hash -> step indices
+}
+
+func watchSteps(t *testing.T, s *suite, namespace string) *stepWatch {
+	t.Helper()
+	wc, err := client.NewWithWatch(s.cluster.Config, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(rollout.RolloutGVK.GroupVersion().WithKind("RolloutList"))
+	w, err := wc.Watch(context.Background(), list, client.InNamespace(namespace), client.MatchingFields{"metadata.name": workload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &stepWatch{steps: map[string]map[int]bool{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			hash, _, _ := unstructured.NestedString(u.Object, "status", "currentPodHash")
+			index, found, _ := unstructured.NestedInt64(u.Object, "status", "currentStepIndex")
+			if !found || hash == "" {
+				continue
+			}
+			sw.mu.Lock()
+			if sw.steps[hash] == nil {
+				sw.steps[hash] = map[int]bool{}
+			}
+			sw.steps[hash][int(index)] = true
+			sw.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { w.Stop(); <-done })
+	return sw
+}
+
+// of is the step indices seen for the canary hash, sorted.
+func (sw *stepWatch) of(hash string) []int {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return slices.Sorted(maps.Keys(sw.steps[hash]))
 }

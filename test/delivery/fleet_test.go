@@ -42,6 +42,7 @@ type fleet struct {
 	namespace string
 	bin       string
 	dir       string
+	mlflow    string // the suite's MLflow, for the in-cluster registry URL
 
 	mu      sync.Mutex
 	pods    map[string]*podProcess // by pod name
@@ -60,7 +61,7 @@ type podProcess struct {
 }
 
 func startFleet(t *testing.T, s *suite, namespace string) *fleet {
-	f := &fleet{t: t, c: s.cluster.Client, namespace: namespace, bin: s.inference,
+	f := &fleet{t: t, c: s.cluster.Client, namespace: namespace, bin: s.inference, mlflow: s.mlflow,
 		dir: filepath.Join(s.dir, namespace), pods: map[string]*podProcess{}, done: make(chan struct{})}
 	if err := os.MkdirAll(f.dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -136,6 +137,41 @@ func (f *fleet) reconcile() error {
 	return nil
 }
 
+// shippedMLflow is the registry the shipped Rollout names (the ml-platform
+// namespace's Service); the fleet points it at the suite's MLflow.
+const shippedMLflow = "http://mlflow.ml-platform.svc:5000"
+
+// hostValue is a container setting as the pod's process on this machine
+// takes it. kwok mounts no volume: a setting under an emptyDir's mount (the
+// model cache) gets a directory of this pod's own, as an emptyDir is; one
+// under any other mount (a Secret's key file) is left out (ok false), and
+// the process runs without that feature. The in-cluster MLflow URL becomes
+// the suite's MLflow.
+func (f *fleet) hostValue(pod *corev1.Pod, c corev1.Container, e corev1.EnvVar) (string, bool, error) {
+	if e.Name == "ML_INFERENCE_MLFLOW_URI" {
+		if e.Value != shippedMLflow {
+			return "", false, fmt.Errorf("%s: %s is %q, want %s (the ml-platform MLflow this test replaces)", pod.Name, e.Name, e.Value, shippedMLflow)
+		}
+		return f.mlflow, true, nil
+	}
+	for _, m := range c.VolumeMounts {
+		mount := strings.TrimSuffix(m.MountPath, "/")
+		if e.Value != mount && !strings.HasPrefix(e.Value, mount+"/") {
+			continue
+		}
+		i := slices.IndexFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
+		if i < 0 || pod.Spec.Volumes[i].EmptyDir == nil {
+			return "", false, nil
+		}
+		dir := filepath.Join(f.dir, pod.Name+"-"+m.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", false, err
+		}
+		return dir + strings.TrimPrefix(e.Value, mount), true, nil
+	}
+	return e.Value, true, nil
+}
+
 // start runs the pod's process with the ML_INFERENCE_* settings of its
 // container (what the image would read), writes its address on the pod for
 // the scrape, and switches on its fault if the template asks for one.
@@ -150,15 +186,14 @@ func (f *fleet) start(ctx context.Context, pod *corev1.Pod) (*podProcess, error)
 			if !strings.HasPrefix(e.Name, "ML_INFERENCE_") || e.ValueFrom != nil {
 				continue
 			}
-			// kwok mounts no volume: a setting that names a file in one of
-			// the container's mounts (a Secret's key file) is left out, and
-			// the process runs without that feature.
-			if slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
-				return strings.HasPrefix(e.Value, strings.TrimSuffix(m.MountPath, "/")+"/")
-			}) {
+			value, ok, err := f.hostValue(pod, c, e)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
 				continue
 			}
-			env = append(env, e.Name+"="+e.Value)
+			env = append(env, e.Name+"="+value)
 			// inferencetest turns the drain off unless told: the pod's
 			// drain is part of what is tested.
 			if e.Name == "ML_INFERENCE_DRAIN_DELAY" {
@@ -189,8 +224,40 @@ func (f *fleet) start(ctx context.Context, pod *corev1.Pod) (*podProcess, error)
 		p.Kill()
 		return nil, fmt.Errorf("annotate with the address: %w", err)
 	}
+	// The readiness probe: a Service sends nothing to a pod before /ready
+	// answers 200 (the models are loaded; from the registry that takes a
+	// download after the listener is up).
+	if err := waitReady(ctx, p.URL("/ready")); err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("%s: %w\n%s", pod.Name, err, p.Tail(20))
+	}
 	pp.serving = true
 	return pp, nil
+}
+
+// waitReady polls url until it answers 200, or ctx ends.
+func waitReady(ctx context.Context, url string) error {
+	last := "no answer"
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready (GET /ready: %s): %w", last, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // setFault PUTs the fault query to the process's debug listener.

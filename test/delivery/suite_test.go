@@ -49,9 +49,12 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ml-platform/platform/internal/inferencetest"
+	"github.com/ml-platform/platform/internal/mlflowtest"
+	"github.com/ml-platform/platform/internal/render"
 	"github.com/ml-platform/platform/internal/testcluster"
 	"github.com/ml-platform/platform/internal/vmtest"
 )
@@ -203,6 +206,7 @@ type suite struct {
 	vm        string // VictoriaMetrics' base URL
 	judge     string // the judge's base URL
 	inference string // the ml-inference (faultinject) binary
+	mlflow    string // MLflow's URL: the registry the staging pods follow
 	platform  string // the platformctl binary (judge, rollout commands)
 	dir       string
 	started   time.Time
@@ -234,10 +238,15 @@ func startSuite(t *testing.T, namespaces []string) *suite {
 		Nodes:             testcluster.KindNodes(),
 		Rollouts:          true,
 	})
+	// The registry the staging pods load their models from, seeded as the
+	// ml-platform Application's seed Job seeds a fresh one.
+	registry := mlflowtest.Start(t)
+	s.mlflow = registry.URL
 	wg.Wait()
 	if err := errors.Join(buildErr[:]...); err != nil {
 		t.Fatal(err)
 	}
+	seedRegistry(t, s)
 
 	port := freePort(t)
 	controller, err := url.Parse(s.cluster.RolloutsMetrics)
@@ -264,6 +273,48 @@ func startSuite(t *testing.T, namespaces []string) *suite {
 	s.setup = time.Since(s.started)
 	t.Logf("suite up in %v: cluster %v, VictoriaMetrics %s, judge %s", s.setup.Round(time.Millisecond), s.cluster.Started.Round(time.Millisecond), s.vm, s.judge)
 	return s
+}
+
+// seedRegistry runs the shipped seed Job's command
+// (infrastructure/base/ml-platform/seed) against the suite's MLflow, with the
+// repository's models/ for the image's /models.
+func seedRegistry(t *testing.T, s *suite) {
+	t.Helper()
+	objs, err := render.Build(filepath.Join(repoRoot, "infrastructure", "base", "ml-platform"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(objs, func(o render.Object) bool { return o.GetKind() == "Job" && o.GetName() == "model-seed" })
+	if i < 0 {
+		t.Fatal("infrastructure/base/ml-platform renders no Job model-seed")
+	}
+	containers, _, _ := unstructured.NestedSlice(objs[i].Object, "spec", "template", "spec", "containers")
+	if len(containers) != 1 {
+		t.Fatalf("Job model-seed: %d containers, want 1", len(containers))
+	}
+	c := containers[0].(map[string]any)
+	command, _ := c["command"].([]any)
+	if len(command) != 1 || command[0] != "/platformctl" {
+		t.Fatalf("Job model-seed runs %v, want /platformctl", command)
+	}
+	var args []string
+	for _, a := range c["args"].([]any) {
+		arg := fmt.Sprint(a)
+		if arg == "--models-dir=/models" {
+			arg = "--models-dir=" + filepath.Join(repoRoot, "models")
+		}
+		args = append(args, arg)
+	}
+	if !slices.Contains(args, "--models-dir="+filepath.Join(repoRoot, "models")) {
+		t.Fatalf("Job model-seed's args %v lack --models-dir=/models (the image's models)", args)
+	}
+	cmd := exec.Command(s.platform, args...)
+	cmd.Env = append(os.Environ(), "MLFLOW_TRACKING_URI="+s.mlflow)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("platformctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("registry seeded by the seed Job's command:\n%s", strings.TrimSpace(string(out)))
 }
 
 // addressAnnotation is where the fleet writes the loopback address of a pod's
