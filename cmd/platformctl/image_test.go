@@ -17,7 +17,7 @@ import (
 func TestImageTag(t *testing.T) {
 	chdirRepo(t)
 	for args, dir := range map[string]string{
-		"--env prod": "infrastructure/overlays/prod",
+		"--env prod":                            "infrastructure/overlays/prod",
 		"--dir infrastructure/base/ml-platform": "infrastructure/base/ml-platform",
 	} {
 		want, err := gitops.ImageTag(dir, imageName)
