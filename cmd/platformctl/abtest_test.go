@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ml-platform/platform/internal/vectortest"
 )
 
 var analyzeVectorsDir = filepath.Join("testdata", "abtest")
@@ -117,28 +119,7 @@ func TestAnalyzeComparisonCatchesPerturbation(t *testing.T) {
 // implementations ($STATS_PYTHON, the stats virtualenv) and fails if the
 // committed file differs.
 func TestAnalyzeVectorsFresh(t *testing.T) {
-	python := os.Getenv("STATS_PYTHON")
-	if python == "" {
-		if testing.Short() {
-			t.Skip("STATS_PYTHON is not set (skipped in -short mode)")
-		}
-		t.Fatal(`STATS_PYTHON is not set: export STATS_PYTHON="$(hack/venv.sh stats)/bin/python" (hack/test.sh does), or run with -short`)
-	}
-	out := filepath.Join(t.TempDir(), "analyze_vectors.json")
-	cmd := exec.CommandContext(t.Context(), python, filepath.Join(analyzeVectorsDir, "gen_analyze_vectors.py"), "--out", out)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("gen_analyze_vectors.py: %v\n%s", err, stderr.String())
-	}
-	fresh, _ := os.ReadFile(out)
-	committed, err := os.ReadFile(filepath.Join(analyzeVectorsDir, "analyze_vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(fresh, committed) {
-		t.Fatalf("testdata/abtest/analyze_vectors.json is stale; regenerate it:\n\t%s cmd/platformctl/testdata/abtest/gen_analyze_vectors.py --out cmd/platformctl/testdata/abtest/analyze_vectors.json", python)
-	}
+	vectortest.Fresh(t, filepath.Join(analyzeVectorsDir, "gen_analyze_vectors.py"), filepath.Join(analyzeVectorsDir, "analyze_vectors.json"))
 }
 
 // TestAnalyzeInputErrors: a bad input file is an error that names the file

@@ -172,7 +172,7 @@ func Install(ctx context.Context, cl client.Client, objs []render.Object, progre
 			return fmt.Errorf("apply %s: %w", o.Ref(), err)
 		}
 		if o.GetKind() == "CustomResourceDefinition" {
-			if err := waitEstablished(ctx, cl, o.GetName()); err != nil {
+			if err := WaitEstablished(ctx, cl, o.GetName()); err != nil {
 				return err
 			}
 		}
@@ -181,7 +181,10 @@ func Install(ctx context.Context, cl client.Client, objs []render.Object, progre
 	return nil
 }
 
-func waitEstablished(ctx context.Context, cl client.Client, name string) error {
+// WaitEstablished waits (up to a minute, or ctx) until the API server
+// serves the CustomResourceDefinition name (condition Established), as
+// Argo CD does before it applies the kind's objects.
+func WaitEstablished(ctx context.Context, cl client.Client, name string) error {
 	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		crd := &unstructured.Unstructured{}
 		crd.SetAPIVersion("apiextensions.k8s.io/v1")

@@ -1,17 +1,17 @@
 package judge
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/ml-platform/platform/internal/vectortest"
 
 	"github.com/prometheus/common/model"
 
@@ -355,99 +355,5 @@ func TestComparisonCatchesPerturbation(t *testing.T) {
 // and fails if it differs from the committed file.
 func TestVectorsFresh(t *testing.T) {
 	t.Parallel()
-	python := os.Getenv("STATS_PYTHON")
-	if python == "" {
-		if testing.Short() {
-			t.Skip("STATS_PYTHON is not set (skipped in -short mode)")
-		}
-		t.Fatal(`STATS_PYTHON is not set: point it at the stats virtualenv's python, e.g.
-	export STATS_PYTHON="$(hack/venv.sh stats)/bin/python"
-(hack/test.sh does this), or run with -short to skip the freshness check`)
-	}
-	out := filepath.Join(t.TempDir(), "vectors.json")
-	cmd := exec.CommandContext(t.Context(), python, filepath.Join("testdata", "gen_vectors.py"), "--out", out)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s testdata/gen_vectors.py: %v\n%s", python, err, stderr.String())
-	}
-	fresh, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	committed, err := os.ReadFile(filepath.Join("testdata", "vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Equal(fresh, committed) {
-		return
-	}
-	if err := sameDocument(fresh, committed); err != nil {
-		t.Fatalf("testdata/vectors.json is stale: %v\nregenerate it:\n\t%s internal/judge/testdata/gen_vectors.py --out internal/judge/testdata/vectors.json", err, python)
-	}
-	t.Logf("testdata/vectors.json differs from a fresh run only in last-bit rounding (within %g)", freshTol)
-}
-
-// freshTol is the relative difference between a fresh and the committed
-// vectors.json put down to rounding (numpy's CPU-dispatched loops may round
-// a last bit differently on another machine).
-const freshTol = 1e-13
-
-// sameDocument compares two JSON documents: numbers to freshTol, the rest
-// exactly. The error names the first differing path.
-func sameDocument(a, b []byte) error {
-	var x, y any
-	for _, d := range []struct {
-		raw []byte
-		v   *any
-	}{{a, &x}, {b, &y}} {
-		dec := json.NewDecoder(bytes.NewReader(d.raw))
-		dec.UseNumber()
-		if err := dec.Decode(d.v); err != nil {
-			return err
-		}
-	}
-	return sameValue("$", x, y)
-}
-
-func sameValue(path string, fresh, committed any) error {
-	switch f := fresh.(type) {
-	case map[string]any:
-		c, ok := committed.(map[string]any)
-		if !ok || len(c) != len(f) {
-			return fmt.Errorf("%s: the generator writes %d keys, the file has %v", path, len(f), committed)
-		}
-		for k, fv := range f {
-			if err := sameValue(path+"."+k, fv, c[k]); err != nil {
-				return err
-			}
-		}
-		return nil
-	case []any:
-		c, ok := committed.([]any)
-		if !ok || len(c) != len(f) {
-			return fmt.Errorf("%s: the generator writes %d elements, the file has a different value", path, len(f))
-		}
-		for i := range f {
-			if err := sameValue(fmt.Sprintf("%s[%d]", path, i), f[i], c[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	case json.Number:
-		c, ok := committed.(json.Number)
-		if !ok {
-			return fmt.Errorf("%s: the generator writes %s, the file has %v", path, f, committed)
-		}
-		x, err1 := f.Float64()
-		y, err2 := c.Float64()
-		if err1 != nil || err2 != nil || math.Abs(x-y) > freshTol*math.Max(math.Abs(x), math.Abs(y)) {
-			return fmt.Errorf("%s: the generator writes %s, the file has %s", path, f, c)
-		}
-		return nil
-	}
-	if fresh != committed {
-		return fmt.Errorf("%s: the generator writes %v, the file has %v", path, fresh, committed)
-	}
-	return nil
+	vectortest.Fresh(t, filepath.Join("testdata", "gen_vectors.py"), filepath.Join("testdata", "vectors.json"))
 }

@@ -1,15 +1,15 @@
 package stats
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/ml-platform/platform/internal/vectortest"
 )
 
 // The reference values in testdata/vectors.json come from scipy, statsmodels
@@ -689,121 +689,13 @@ func TestComparisonCatchesPerturbation(t *testing.T) {
 // implementations and fails if the committed file differs, so the vectors
 // cannot drift from the generator or its pins. Identical bytes pass at once.
 // Otherwise the two documents must have the same shape and strings, and
-// numbers equal to freshTol: the generator's own arithmetic is
+// numbers equal to vectortest.Tolerance: the generator's own arithmetic is
 // deterministic, but scipy's and gbstats' numpy may round the last bit
 // differently on another CPU, and that is not staleness (a changed case or
 // formula moves values by far more).
 func TestVectorsFresh(t *testing.T) {
 	t.Parallel()
-	python := os.Getenv("STATS_PYTHON")
-	if python == "" {
-		if testing.Short() {
-			t.Skip("STATS_PYTHON is not set (skipped in -short mode)")
-		}
-		t.Fatal(`STATS_PYTHON is not set: point it at the stats virtualenv's python, e.g.
-	export STATS_PYTHON="$(hack/venv.sh stats)/bin/python"
-(hack/test.sh does this), or run with -short to skip the freshness check`)
-	}
-	out := filepath.Join(t.TempDir(), "vectors.json")
-	cmd := exec.CommandContext(t.Context(), python, filepath.Join("testdata", "gen_vectors.py"), "--out", out)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s testdata/gen_vectors.py: %v\n%s", python, err, stderr.String())
-	}
-	fresh, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	committed, err := os.ReadFile(filepath.Join("testdata", "vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Equal(fresh, committed) {
-		return
-	}
-	if err := sameDocument(fresh, committed); err != nil {
-		t.Fatalf("testdata/vectors.json is stale: %v\nregenerate it:\n\t%s internal/stats/testdata/gen_vectors.py --out internal/stats/testdata/vectors.json", err, python)
-	}
-	t.Logf("testdata/vectors.json differs from a fresh run only in last-bit rounding (within %g)", freshTol)
-}
-
-// freshTol is the relative difference between a fresh and the committed
-// vectors.json that TestVectorsFresh puts down to rounding.
-const freshTol = 1e-13
-
-// sameDocument compares two JSON documents: numbers to freshTol, everything
-// else exactly. The error names the first differing path.
-func sameDocument(a, b []byte) error {
-	var x, y any
-	for _, d := range []struct {
-		raw []byte
-		v   *any
-	}{{a, &x}, {b, &y}} {
-		dec := json.NewDecoder(bytes.NewReader(d.raw))
-		dec.UseNumber()
-		if err := dec.Decode(d.v); err != nil {
-			return err
-		}
-	}
-	return sameValue("$", x, y)
-}
-
-func sameValue(path string, fresh, committed any) error {
-	switch f := fresh.(type) {
-	case map[string]any:
-		c, ok := committed.(map[string]any)
-		if !ok || len(c) != len(f) {
-			return fmt.Errorf("%s: the generator writes %v, the file has %v", path, short(fresh), short(committed))
-		}
-		for k, fv := range f {
-			cv, ok := c[k]
-			if !ok {
-				return fmt.Errorf("%s.%s: the generator writes it, the file lacks it", path, k)
-			}
-			if err := sameValue(path+"."+k, fv, cv); err != nil {
-				return err
-			}
-		}
-		return nil
-	case []any:
-		c, ok := committed.([]any)
-		if !ok || len(c) != len(f) {
-			return fmt.Errorf("%s: the generator writes %v, the file has %v", path, short(fresh), short(committed))
-		}
-		for i := range f {
-			if err := sameValue(fmt.Sprintf("%s[%d]", path, i), f[i], c[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	case json.Number:
-		c, ok := committed.(json.Number)
-		if !ok {
-			return fmt.Errorf("%s: the generator writes %v, the file has %v", path, f, short(committed))
-		}
-		fv, err1 := f.Float64()
-		cv, err2 := c.Float64()
-		if err := errors.Join(err1, err2); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		if math.Abs(fv-cv) > freshTol*math.Max(math.Abs(cv), 1e-300) {
-			return fmt.Errorf("%s: the generator writes %v, the file has %v", path, f, c)
-		}
-		return nil
-	}
-	if fresh != committed {
-		return fmt.Errorf("%s: the generator writes %v, the file has %v", path, short(fresh), short(committed))
-	}
-	return nil
-}
-
-func short(v any) string {
-	s := fmt.Sprint(v)
-	if len(s) > 80 {
-		s = s[:80] + "..."
-	}
-	return s
+	vectortest.Fresh(t, filepath.Join("testdata", "gen_vectors.py"), filepath.Join("testdata", "vectors.json"))
 }
 
 // TestFreshnessCatchesStaleVectors plants a stale value and a missing case in
@@ -836,13 +728,13 @@ func TestFreshnessCatchesStaleVectors(t *testing.T) {
 	stale := mutate(func(d map[string]any) { firstWant(d)["z"] = firstWant(d)["z"].(float64) * (1 + 1e-9) })
 	missing := mutate(func(d map[string]any) { d["srm"] = d["srm"].([]any)[1:] })
 	rounding := mutate(func(d map[string]any) { firstWant(d)["z"] = math.Nextafter(firstWant(d)["z"].(float64), 0) })
-	if err := sameDocument(stale, committed); err == nil {
+	if err := vectortest.Same(stale, committed); err == nil {
 		t.Error("a value off by 1e-9 passed the freshness comparison")
 	}
-	if err := sameDocument(missing, committed); err == nil {
+	if err := vectortest.Same(missing, committed); err == nil {
 		t.Error("a missing case passed the freshness comparison")
 	}
-	if err := sameDocument(rounding, committed); err != nil {
+	if err := vectortest.Same(rounding, committed); err != nil {
 		t.Errorf("a last-bit difference failed the freshness comparison: %v", err)
 	}
 }

@@ -45,7 +45,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +53,7 @@ import (
 
 	"github.com/ml-platform/platform/internal/inferencetest"
 	"github.com/ml-platform/platform/internal/mlflowtest"
+	"github.com/ml-platform/platform/internal/proctest"
 	"github.com/ml-platform/platform/internal/render"
 	"github.com/ml-platform/platform/internal/testcluster"
 	"github.com/ml-platform/platform/internal/vmtest"
@@ -109,81 +109,6 @@ func moduleDir(t *testing.T, module string) string {
 	}
 	t.Fatalf("no module %q among PLATFORMCTL_CRD_DIRS=%s (tools/crds/go.mod)", module, os.Getenv("PLATFORMCTL_CRD_DIRS"))
 	return ""
-}
-
-// proc is a child process (the judge) whose output goes to a file. At cleanup it is stopped (SIGTERM, then SIGKILL after 5 s) and, if
-// the test failed, the tail of its log is printed.
-type proc struct {
-	name, log string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-}
-
-func startProc(t *testing.T, dir, name, bin string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, log: filepath.Join(dir, name+".log"), exited: make(chan struct{})}
-	out, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = out, out
-	if err := p.cmd.Start(); err != nil {
-		out.Close()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.cmd.Wait()
-		out.Close()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(5 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("--- last lines of %s (%s):\n%s", name, p.log, p.tail(40))
-		}
-	})
-	return p
-}
-
-func (p *proc) tail(n int) string {
-	data, _ := os.ReadFile(p.log)
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// waitOK polls url until it answers 200.
-func waitOK(t *testing.T, p *proc, url string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := apiClient.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			err = errors.New(resp.Status)
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("%s exited:\n%s", p.name, p.tail(40))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not answer 200 at %s after 60 s (last: %v):\n%s", p.name, url, err, p.tail(40))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // freePort is a loopback port nothing listens on (for the judge, whose
@@ -264,12 +189,12 @@ func startSuite(t *testing.T, namespaces []string) *suite {
 		// The stack runs 5 s (infrastructure/base/observability), scaled.
 		"-search.latencyOffset="+scale(5*time.Second).String()).URL
 
-	judge := startProc(t, s.dir, "judge", s.platform, "judge", "serve",
+	judge := proctest.Start(t, s.dir, "judge", nil, s.platform, "judge", "serve",
 		"--addr=127.0.0.1:"+strconv.Itoa(port),
 		"--prometheus-url="+s.vm,
 		"--namespaces="+strings.Join(namespaces, ","))
 	s.judge = "http://127.0.0.1:" + strconv.Itoa(port)
-	waitOK(t, judge, s.judge+"/readyz")
+	judge.WaitOK(t, s.judge+"/readyz", time.Minute)
 	s.setup = time.Since(s.started)
 	t.Logf("suite up in %v: cluster %v, VictoriaMetrics %s, judge %s", s.setup.Round(time.Millisecond), s.cluster.Started.Round(time.Millisecond), s.vm, s.judge)
 	return s

@@ -33,13 +33,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ml-platform/platform/internal/bootstrap"
+
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ml-platform/platform/internal/charts"
@@ -265,7 +266,7 @@ func applyUnit(ctx context.Context, c *testcluster.Cluster, u unit, w int, rep *
 		rep.applied++
 		switch obj.GetKind() {
 		case "CustomResourceDefinition":
-			if err := established(ctx, c.Client, obj.GetName()); err != nil {
+			if err := bootstrap.WaitEstablished(ctx, c.Client, obj.GetName()); err != nil {
 				return wl, &syncError{u.name, render.Ref(obj), err}
 			}
 		case "Deployment", "StatefulSet", "DaemonSet", "Rollout":
@@ -280,24 +281,6 @@ func waveName(w int) string {
 		return "bootstrap"
 	}
 	return strconv.Itoa(w)
-}
-
-func established(ctx context.Context, cl client.Client, name string) error {
-	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		crd := &unstructured.Unstructured{}
-		crd.SetAPIVersion("apiextensions.k8s.io/v1")
-		crd.SetKind("CustomResourceDefinition")
-		if err := cl.Get(ctx, client.ObjectKey{Name: name}, crd); err != nil {
-			return false, nil
-		}
-		conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
-		for _, c := range conds {
-			if m := c.(map[string]any); m["type"] == "Established" && m["status"] == "True" {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
 }
 
 // startCluster starts a simulated cluster with nodes shaped like the target

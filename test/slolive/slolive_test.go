@@ -53,6 +53,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ml-platform/platform/internal/proctest"
 	"github.com/ml-platform/platform/internal/testtools"
 )
 
@@ -159,7 +160,7 @@ scrape_configs:
 	if err := os.WriteFile(scrapeFile, []byte(scrape), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	vmProc := startProc(t, dir, "victoria-metrics", nil, vmBin,
+	vmProc := proctest.Start(t, dir, "victoria-metrics", nil, vmBin,
 		"-httpListenAddr=127.0.0.1:0",
 		"-storageDataPath="+filepath.Join(dir, "vm-data"),
 		"-retentionPeriod=1d",
@@ -167,13 +168,13 @@ scrape_configs:
 		"-search.latencyOffset="+tm.evalDelay.String(),
 		// The imported history must not be hidden by results cached before it.
 		"-search.disableCache")
-	vm := vmProc.waitLog(t, vmListening)
-	waitHealthy(t, vmProc, vm)
+	vm := vmProc.WaitLog(t, vmListening, 30*time.Second)
+	vmProc.WaitOK(t, vm+"/health", 30*time.Second)
 
 	// startRuler runs a vmalert on a rules file. The committed rules set no
 	// group interval, so -evaluationInterval applies: they run unchanged.
 	startRuler := func(name, rules, prefix string, extra ...string) ruler {
-		p := startProc(t, dir, name, nil, vmalertBin, append([]string{
+		p := proctest.Start(t, dir, name, nil, vmalertBin, append([]string{
 			"-httpListenAddr=127.0.0.1:0",
 			"-rule=" + rules,
 			"-datasource.url=" + vm,
@@ -182,8 +183,8 @@ scrape_configs:
 			"-evaluationInterval=" + tm.eval.String(),
 			"-rule.evalDelay=" + tm.evalDelay.String(),
 		}, extra...)...)
-		r := ruler{vm: vm, vmalert: p.waitLog(t, vmListening), prefix: prefix, tm: tm}
-		waitHealthy(t, p, r.vmalert)
+		r := ruler{vm: vm, vmalert: p.WaitLog(t, vmListening, 30*time.Second), prefix: prefix, tm: tm}
+		p.WaitOK(t, r.vmalert+"/health", 30*time.Second)
 		return r
 	}
 	committed := startRuler("vmalert", generated, "slo:")

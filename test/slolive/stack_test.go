@@ -9,14 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,102 +29,8 @@ var repoRoot = filepath.Join("..", "..")
 // apiClient reads the processes' HTTP APIs; none of them should take long.
 var apiClient = &http.Client{Timeout: 10 * time.Second}
 
-// proc is a running child process whose output goes to a file.
-type proc struct {
-	name, log string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-}
-
-// startProc starts bin with args, stdout and stderr to <dir>/<name>.log. At
-// cleanup it stops the process (SIGTERM, then SIGKILL after 5 s) and, if the
-// test failed, prints the tail of the log.
-func startProc(t *testing.T, dir, name string, env []string, bin string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, log: filepath.Join(dir, name+".log"), exited: make(chan struct{})}
-	out, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = out, out
-	p.cmd.Env = append(os.Environ(), env...)
-	if err := p.cmd.Start(); err != nil {
-		out.Close()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.cmd.Wait()
-		out.Close()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(5 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("--- last lines of %s (%s):\n%s", name, p.log, p.tail(40))
-		}
-	})
-	return p
-}
-
-func (p *proc) tail(n int) string {
-	data, _ := os.ReadFile(p.log)
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// waitLog waits until the process has logged a line matching re and returns
-// the first submatch.
-func (p *proc) waitLog(t *testing.T, re *regexp.Regexp) string {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		data, _ := os.ReadFile(p.log)
-		if m := re.FindSubmatch(data); m != nil {
-			return string(m[1])
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("%s exited before logging %q:\n%s", p.name, re, p.tail(40))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not log %q within 30 s:\n%s", p.name, re, p.tail(40))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // VictoriaMetrics and vmalert both log this line (lib/httpserver).
 var vmListening = regexp.MustCompile(`started server at (http://[0-9.]+:[0-9]+)/`)
-
-// waitHealthy polls base+"/health" until it answers 200.
-func waitHealthy(t *testing.T, p *proc, base string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := apiClient.Get(base + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is not healthy at %s after 30 s (last error %v):\n%s", p.name, base, err, p.tail(40))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // server is one ml-inference process, built with the test-only fault switch
 // (-tags faultinject): its API and its debug listener.
